@@ -1,0 +1,48 @@
+package statslog
+
+import (
+	"strconv"
+	"testing"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+)
+
+func BenchmarkBlockedAddInt64(b *testing.B) {
+	bl, _ := NewBuilder(100, schemapb.DataType_Int64, uint64(b.N))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		bl.AddInt64(int64(i))
+	}
+}
+
+func BenchmarkBlockedTestInt64(b *testing.B) {
+	const n = 1 << 20
+	bl, _ := NewBuilder(100, schemapb.DataType_Int64, n)
+	for i := int64(0); i < n; i++ {
+		bl.AddInt64(i)
+	}
+	s, _ := bl.Finish()
+	b.ResetTimer()
+	hits := 0
+	for i := 0; i < b.N; i++ {
+		if s.MayContainInt64(int64(i) * 7) {
+			hits++
+		}
+	}
+	_ = hits
+}
+
+func BenchmarkBlockedTestVarChar(b *testing.B) {
+	const n = 1 << 16
+	keys := make([]string, n)
+	bl, _ := NewBuilder(100, schemapb.DataType_VarChar, n)
+	for i := range keys {
+		keys[i] = "pk-" + strconv.Itoa(i*7919)
+		bl.AddVarChar(keys[i])
+	}
+	s, _ := bl.Finish()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.MayContainVarChar(keys[i%n])
+	}
+}

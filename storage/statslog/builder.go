@@ -1,0 +1,84 @@
+package statslog
+
+import (
+	"fmt"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"github.com/zeebo/xxh3"
+)
+
+// Builder accumulates one segment's pks into a Stats with a blocked bloom filter,
+// as Milvus does when it writes a segment's stats log. Not safe for concurrent use.
+type Builder struct {
+	s   Stats
+	f   blocked
+	err error
+}
+
+// NewBuilder returns a builder for pk field fieldID of type pkType (Int64 or
+// VarChar) whose filter is sized for capacity keys at DefaultFPR; Milvus uses the
+// segment's row count. A capacity of 0 is treated as 1.
+func NewBuilder(fieldID int64, pkType schemapb.DataType, capacity uint64) (*Builder, error) {
+	return NewBuilderFPR(fieldID, pkType, capacity, DefaultFPR)
+}
+
+// NewBuilderFPR is NewBuilder with an explicit false-positive rate in (0, 1].
+func NewBuilderFPR(fieldID int64, pkType schemapb.DataType, capacity uint64, fpr float64) (*Builder, error) {
+	if pkType != schemapb.DataType_Int64 && pkType != schemapb.DataType_VarChar {
+		return nil, fmt.Errorf("statslog: field %d: pk type %v is neither Int64 nor VarChar", fieldID, pkType)
+	}
+	if !(fpr > 0 && fpr <= 1) {
+		return nil, fmt.Errorf("statslog: field %d: false-positive rate %v not in (0, 1]", fieldID, fpr)
+	}
+	f := newBlocked(capacity, fpr)
+	return &Builder{s: Stats{FieldID: fieldID, PKType: pkType, Filter: f}, f: f}, nil
+}
+
+// AddInt64 adds an Int64 pk. On a VarChar builder it records an error for Finish.
+func (b *Builder) AddInt64(pk int64) {
+	if b.s.PKType != schemapb.DataType_Int64 {
+		b.mismatch("Int64")
+		return
+	}
+	if !b.s.HasRange {
+		b.s.Min.Int, b.s.Max.Int, b.s.HasRange = pk, pk, true
+	} else if pk < b.s.Min.Int {
+		b.s.Min.Int = pk
+	} else if pk > b.s.Max.Int {
+		b.s.Max.Int = pk
+	}
+	k := Int64Key(pk)
+	b.f.f.Add(xxh3.Hash(k[:]))
+}
+
+// AddVarChar adds a VarChar pk. On an Int64 builder it records an error for Finish.
+func (b *Builder) AddVarChar(pk string) {
+	if b.s.PKType != schemapb.DataType_VarChar {
+		b.mismatch("VarChar")
+		return
+	}
+	if !b.s.HasRange {
+		b.s.Min.Str, b.s.Max.Str, b.s.HasRange = pk, pk, true
+	} else if pk < b.s.Min.Str {
+		b.s.Min.Str = pk
+	} else if pk > b.s.Max.Str {
+		b.s.Max.Str = pk
+	}
+	b.f.f.Add(xxh3.HashString(pk))
+}
+
+func (b *Builder) mismatch(got string) {
+	if b.err == nil {
+		b.err = fmt.Errorf("statslog: field %d: %s pk added to %v stats", b.s.FieldID, got, b.s.PKType)
+	}
+}
+
+// Finish returns the stats built so far, or the first misuse error. The returned
+// Stats shares the filter with the builder; stop adding once it is encoded.
+func (b *Builder) Finish() (*Stats, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	s := b.s
+	return &s, nil
+}
