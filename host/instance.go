@@ -1,0 +1,394 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/compacthost/compacthost/host/internal/admission"
+)
+
+// InstanceConfig configures one instance (one task).
+type InstanceConfig struct {
+	// Grant caps the instance's linear memory in bytes (the lease's plugin
+	// share). Required.
+	Grant uint64
+	// Deadline ends the task; zero means now + Config.TaskTimeout. Every
+	// guest call also honours its own ctx.
+	Deadline time.Time
+	// Emit receives each decisions buffer the guest emits. data is a view of
+	// guest memory valid only during the callback: decode or copy it. An
+	// error fails the task as ABI misuse (malformed decisions).
+	Emit func(kind uint32, data []byte) error
+	// Probe answers the L0 bloom probe: pairs holds (delete index u32,
+	// target index u32) little-endian pairs; set bit i of hits (LSB first)
+	// for a hit of pair i. Nil answers UNSUPPORTED.
+	Probe func(pairs, hits []byte) error
+	// Env adds WASI environment variables. GOMEMLIMIT is always set by the
+	// host to 85% of Grant.
+	Env map[string]string
+}
+
+// Manifest is what a strategy declares about itself (ABI v1 manifest JSON).
+type Manifest struct {
+	ABI       int               `json:"abi"`
+	Name      string            `json:"name"`
+	Version   string            `json:"version"`
+	Handles   []string          `json:"handles"`
+	Fields    []json.RawMessage `json:"fields,omitempty"`
+	MinMemory uint64            `json:"min_memory,omitempty"`
+	BatchRows int               `json:"batch_rows,omitempty"`
+}
+
+// Instance is one running copy of a plugin with its own capped memory. It
+// is single-threaded: call its methods from one goroutine at a time. After
+// any failure the instance is closed; further calls return ErrClosed.
+type Instance struct {
+	plugin   *Plugin
+	mod      api.Module
+	alloc    Allocator
+	grant    uint64
+	deadline time.Time
+	out      *headBuffer
+	log      hclog.Logger
+	emit     func(uint32, []byte) error
+	probe    func(pairs, hits []byte) error
+	state    callState
+	manifest Manifest
+
+	fnAlloc, fnBegin, fnDeletes, fnBatch, fnFinish api.Function
+	stack                                          [2]uint64
+
+	closeOnce sync.Once
+	dead      error
+}
+
+// NewInstance instantiates p with linear memory capped at cfg.Grant, runs
+// the guest's _initialize, reads and checks its manifest. The instance
+// holds a reference on p until Close.
+func (r *Runtime) NewInstance(ctx context.Context, p *Plugin, cfg InstanceConfig) (*Instance, error) {
+	if cfg.Grant < p.minMemory {
+		return nil, &AdmissionError{Plugin: p.id, Rule: admission.RuleMemory,
+			Detail: fmt.Sprintf("declared minimum memory %d bytes exceeds the grant of %d bytes", p.minMemory, cfg.Grant)}
+	}
+	if !p.Retain() {
+		return nil, fmt.Errorf("host: plugin %s: %w (released)", p.id, ErrClosed)
+	}
+	inst := &Instance{
+		plugin: p, grant: cfg.Grant, deadline: cfg.Deadline,
+		alloc: r.cfg.NewAllocator(cfg.Grant),
+		out:   &headBuffer{limit: r.cfg.OutputLimit},
+		log:   r.log.Named(p.id.Ref()),
+		emit:  cfg.Emit, probe: cfg.Probe,
+	}
+	if inst.deadline.IsZero() {
+		inst.deadline = time.Now().Add(r.cfg.TaskTimeout)
+	}
+	inst.state.inst = inst
+	mc := wazero.NewModuleConfig().WithName("").WithStartFunctions().
+		WithStdout(inst.out).WithStderr(inst.out).
+		WithEnv("GOMEMLIMIT", strconv.FormatUint(cfg.Grant/100*85, 10))
+	for k, v := range cfg.Env {
+		mc = mc.WithEnv(k, v)
+	}
+	if r.cfg.RealClock {
+		mc = mc.WithSysWalltime().WithSysNanotime().WithSysNanosleep()
+	}
+	ictx, cancel := inst.callContext(experimental.WithMemoryAllocator(ctx, inst.alloc))
+	defer cancel()
+	mod, err := r.wz.InstantiateModule(ictx, p.compiled, mc)
+	if err != nil {
+		return nil, inst.classify("instantiate", err, ictx) // discards inst, releasing p
+	}
+	inst.mod = mod
+	fn := func(name string) api.Function { return mod.ExportedFunction(name) }
+	inst.fnAlloc, inst.fnBegin, inst.fnDeletes = fn("compact_v1_alloc"), fn("compact_v1_begin"), fn("compact_v1_deletes")
+	inst.fnBatch, inst.fnFinish = fn("compact_v1_batch"), fn("compact_v1_finish")
+	if init := fn("_initialize"); init != nil {
+		if _, err := inst.call(ictx, "_initialize", init); err != nil {
+			return nil, err
+		}
+	}
+	if err := inst.readManifest(ictx, fn("compact_v1_manifest")); err != nil {
+		return nil, err
+	}
+	return inst, nil
+}
+
+// readManifest calls compact_v1_manifest, copies the JSON out once and
+// checks the ABI version, name and minimum memory.
+func (i *Instance) readManifest(ctx context.Context, f api.Function) error {
+	packed, err := i.call(ctx, "compact_v1_manifest", f)
+	if err != nil {
+		return err
+	}
+	ptr, n := uint32(packed>>32), uint32(packed)
+	b, ok := i.mod.Memory().Read(ptr, n)
+	if !ok {
+		return i.fail("compact_v1_manifest", ErrABIMisuse, fmt.Sprintf("manifest [%d, +%d) is outside guest memory", ptr, n), "", nil)
+	}
+	refuse := func(format string, args ...any) error {
+		err := &AdmissionError{Plugin: i.plugin.id, Rule: admission.RuleManifest, Detail: fmt.Sprintf(format, args...)}
+		i.discard(err)
+		return err
+	}
+	if err := json.Unmarshal(b, &i.manifest); err != nil {
+		return refuse("manifest is not valid JSON: %v", err)
+	}
+	m := i.manifest
+	switch {
+	case m.ABI != 1:
+		return refuse("manifest declares ABI %d; this host speaks version 1", m.ABI)
+	case m.Name != i.plugin.id.Name:
+		return refuse("manifest name %q does not match the plugin name %q", m.Name, i.plugin.id.Name)
+	case m.MinMemory > i.grant:
+		i.discard(nil)
+		return &AdmissionError{Plugin: i.plugin.id, Rule: admission.RuleMemory,
+			Detail: fmt.Sprintf("manifest min_memory %d bytes exceeds the grant of %d bytes", m.MinMemory, i.grant)}
+	}
+	return nil
+}
+
+// Manifest returns the manifest the guest declared.
+func (i *Instance) Manifest() Manifest { return i.manifest }
+
+// Plugin returns the instance's plugin.
+func (i *Instance) Plugin() *Plugin { return i.plugin }
+
+// Begin sends the task JSON (compact_v1_begin).
+func (i *Instance) Begin(ctx context.Context, task []byte) error {
+	return i.Send(ctx, "compact_v1_begin", uint32(len(task)), func(dst []byte) error {
+		copy(dst, task)
+		return nil
+	})
+}
+
+// Deletes sends one encoded delete batch of size bytes; fill encodes it
+// directly into guest memory (compact_v1_deletes).
+func (i *Instance) Deletes(ctx context.Context, size uint32, fill func(dst []byte) error) error {
+	return i.Send(ctx, "compact_v1_deletes", size, fill)
+}
+
+// Batch sends one encoded row batch of size bytes; fill encodes it
+// directly into guest memory (compact_v1_batch). This is the one copy into
+// the guest.
+func (i *Instance) Batch(ctx context.Context, size uint32, fill func(dst []byte) error) error {
+	return i.Send(ctx, "compact_v1_batch", size, fill)
+}
+
+// Finish ends the input; the guest emits its remaining decisions.
+func (i *Instance) Finish(ctx context.Context) error {
+	if i.dead != nil {
+		return i.dead
+	}
+	ctx, cancel := i.callContext(ctx)
+	defer cancel()
+	return i.status(ctx, "compact_v1_finish", i.fnFinish)
+}
+
+// Send asks the guest for a size-byte buffer (compact_v1_alloc), lets fill
+// write into it in place, then calls op (one of compact_v1_begin, _deletes,
+// _batch) with the buffer.
+func (i *Instance) Send(ctx context.Context, op string, size uint32, fill func(dst []byte) error) error {
+	if i.dead != nil {
+		return i.dead
+	}
+	var f api.Function
+	switch op {
+	case "compact_v1_begin":
+		f = i.fnBegin
+	case "compact_v1_deletes":
+		f = i.fnDeletes
+	case "compact_v1_batch":
+		f = i.fnBatch
+	default:
+		return fmt.Errorf("host: Send: %q is not an input export", op)
+	}
+	ctx, cancel := i.callContext(ctx)
+	defer cancel()
+	ptr, err := i.call(ctx, "compact_v1_alloc", i.fnAlloc, uint64(size))
+	if err != nil {
+		return err
+	}
+	if ptr == 0 && size > 0 {
+		return i.fail("compact_v1_alloc", ErrOutOfMemory, fmt.Sprintf("guest could not allocate %d bytes for %s", size, op), "", nil)
+	}
+	dst, ok := i.mod.Memory().Read(uint32(ptr), size)
+	if !ok {
+		return i.fail("compact_v1_alloc", ErrABIMisuse, fmt.Sprintf("returned buffer [%d, +%d) is outside guest memory of %d bytes", uint32(ptr), size, i.mod.Memory().Size()), "", nil)
+	}
+	if err := fill(dst); err != nil {
+		return fmt.Errorf("host: plugin %s: encoding input for %s: %w", i.plugin.id, op, err)
+	}
+	return i.status(ctx, op, f, ptr, uint64(size))
+}
+
+// status calls a status-returning export and maps non-zero statuses.
+func (i *Instance) status(ctx context.Context, op string, f api.Function, params ...uint64) error {
+	st, err := i.call(ctx, op, f, params...)
+	if err != nil {
+		return err
+	}
+	msg := i.state.failMsg
+	if msg == "" {
+		msg = fmt.Sprintf("status %d without a message", uint32(st))
+	}
+	switch uint32(st) {
+	case statusOK:
+		return nil
+	case statusOutOfMemory:
+		return i.fail(op, ErrOutOfMemory, msg, "", nil)
+	default:
+		return i.fail(op, ErrGuestFailed, statusName(uint32(st))+": "+msg, "", nil)
+	}
+}
+
+func statusName(s uint32) string {
+	switch s {
+	case statusError:
+		return "ERROR"
+	case statusBadInput:
+		return "BAD_INPUT"
+	case statusUnsupported:
+		return "UNSUPPORTED"
+	}
+	return "status " + strconv.FormatUint(uint64(s), 10)
+}
+
+// callContext bounds ctx by the task deadline (no allocation when ctx
+// already ends earlier).
+func (i *Instance) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok && !d.After(i.deadline) {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, i.deadline)
+}
+
+// call invokes f with the per-instance state in ctx and classifies any
+// failure. It returns the first result.
+func (i *Instance) call(ctx context.Context, op string, f api.Function, params ...uint64) (uint64, error) {
+	i.state.failMsg, i.state.failSet, i.state.misuse = "", false, nil
+	ctx = context.WithValue(ctx, stateKey{}, &i.state)
+	stack := i.stack[:]
+	copy(stack, params)
+	err := f.CallWithStack(ctx, stack)
+	if err != nil {
+		return 0, i.classify(op, err, ctx)
+	}
+	return stack[0], nil
+}
+
+// classify turns a wazero error into a TaskError and discards the instance.
+func (i *Instance) classify(op string, err error, ctx context.Context) error {
+	msg, stack, _ := strings.Cut(err.Error(), "\nwasm stack trace:\n")
+	if stack != "" {
+		stack = "wasm stack trace:\n" + stack
+	}
+	out := i.out.String()
+	var exit *sys.ExitError
+	switch {
+	case i.state.misuse != nil:
+		return i.fail(op, ErrABIMisuse, i.state.misuse.Error(), stack, err)
+	case errors.As(err, &exit) && (exit.ExitCode() == sys.ExitCodeDeadlineExceeded || exit.ExitCode() == sys.ExitCodeContextCanceled):
+		return i.fail(op, ErrDeadline, deadlineMessage(ctx, i.deadline), "", err)
+	case i.alloc.Refused() > 0 || strings.Contains(out, "out of memory"):
+		return i.fail(op, ErrOutOfMemory, fmt.Sprintf("grant of %d bytes exhausted (%d grow requests refused): %s", i.grant, i.alloc.Refused(), firstLine(out, msg)), stack, err)
+	case exit != nil && strings.Contains(out, "panic: "):
+		_, p, _ := strings.Cut(out, "panic: ")
+		return i.fail(op, ErrPanic, firstLine(p, ""), "", err)
+	case exit != nil:
+		return i.fail(op, ErrExit, fmt.Sprintf("exit code %d: %s", exit.ExitCode(), firstLine(out, "no output")), "", err)
+	case ctx.Err() != nil:
+		return i.fail(op, ErrDeadline, deadlineMessage(ctx, i.deadline), stack, err)
+	default:
+		return i.fail(op, ErrTrap, strings.TrimPrefix(msg, "wasm error: "), stack, err)
+	}
+}
+
+func deadlineMessage(ctx context.Context, deadline time.Time) string {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return "task cancelled"
+	}
+	return "task deadline " + deadline.Format(time.RFC3339Nano) + " passed"
+}
+
+func firstLine(s, fallback string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return fallback
+	}
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// fail builds the TaskError, discards the instance and returns the error.
+func (i *Instance) fail(op string, kind error, msg, stack string, err error) error {
+	te := &TaskError{Plugin: i.plugin.id, Op: op, Kind: kind, Message: msg, Stack: stack, Stderr: i.out.String(), Err: err}
+	i.discard(te)
+	i.log.Warn("task failed, instance discarded", "op", op, "kind", kind.Error(), "message", msg)
+	return te
+}
+
+// discard closes the module and remembers why.
+func (i *Instance) discard(reason error) {
+	if reason == nil {
+		reason = ErrClosed
+	}
+	if i.dead == nil {
+		i.dead = reason
+	}
+	i.close()
+}
+
+func (i *Instance) close() {
+	i.closeOnce.Do(func() {
+		if i.mod != nil {
+			i.mod.Close(context.Background())
+		}
+		i.plugin.Release()
+	})
+}
+
+// Close discards the instance and releases its plugin reference.
+func (i *Instance) Close() {
+	i.discard(nil)
+}
+
+// Err returns why the instance was discarded, or nil while it is usable.
+func (i *Instance) Err() error { return i.dead }
+
+// MemoryRefused counts the guest's grow requests refused by the grant.
+func (i *Instance) MemoryRefused() int64 { return i.alloc.Refused() }
+
+// headBuffer keeps the first limit bytes written to it (guest output).
+type headBuffer struct {
+	mu    sync.Mutex
+	limit int
+	b     []byte
+}
+
+func (h *headBuffer) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if room := h.limit - len(h.b); room > 0 {
+		h.b = append(h.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (h *headBuffer) String() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return string(h.b)
+}
