@@ -276,7 +276,7 @@ func (s *S3) put(ctx context.Context, key string, r io.Reader, size int64) error
 		if cr.n != size {
 			err = fmt.Errorf("reader yielded %d bytes, declared size is %d", cr.n, size)
 		} else if m, _ := io.ReadFull(r, probe[:]); m > 0 {
-			err = fmt.Errorf("reader yielded more than the declared size %d", size)
+			err = fmt.Errorf("reader yielded more than %d bytes, declared size is %d", size, size)
 		}
 		if err != nil {
 			s.client.RemoveObject(ctx, s.bucket, s.full(key), minio.RemoveObjectOptions{})
@@ -293,7 +293,7 @@ func readExactly(r io.Reader, size int64) ([]byte, error) {
 	n, err := io.ReadFull(r, buf)
 	switch {
 	case int64(n) > size:
-		return nil, fmt.Errorf("reader yielded more than the declared size %d", size)
+		return nil, fmt.Errorf("reader yielded more than %d bytes, declared size is %d", size, size)
 	case err != nil && err != io.EOF && err != io.ErrUnexpectedEOF:
 		return nil, fmt.Errorf("reading the source after %d bytes: %w", n, err)
 	case int64(n) < size:
