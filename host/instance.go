@@ -17,6 +17,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/compacthost/compacthost/host/internal/admission"
+	"github.com/compacthost/compacthost/mempool"
 )
 
 // InstanceConfig configures one instance (one task).
@@ -57,7 +58,7 @@ type Manifest struct {
 type Instance struct {
 	plugin   *Plugin
 	mod      api.Module
-	alloc    Allocator
+	alloc    *mempool.MemoryAllocator
 	grant    uint64
 	deadline time.Time
 	out      *headBuffer
@@ -87,7 +88,7 @@ func (r *Runtime) NewInstance(ctx context.Context, p *Plugin, cfg InstanceConfig
 	}
 	inst := &Instance{
 		plugin: p, grant: cfg.Grant, deadline: cfg.Deadline,
-		alloc: r.cfg.NewAllocator(cfg.Grant),
+		alloc: mempool.NewMemoryAllocator(cfg.Grant),
 		out:   &headBuffer{limit: r.cfg.OutputLimit},
 		log:   r.log.Named(p.id.Ref()),
 		emit:  cfg.Emit, probe: cfg.Probe,
@@ -304,9 +305,14 @@ func (i *Instance) classify(op string, err error, ctx context.Context) error {
 		return i.fail(op, ErrDeadline, deadlineMessage(ctx, i.deadline), "", err)
 	case i.alloc.Refused() > 0 || strings.Contains(out, "out of memory"):
 		return i.fail(op, ErrOutOfMemory, fmt.Sprintf("grant of %d bytes exhausted (%d grow requests refused): %s", i.grant, i.alloc.Refused(), firstLine(out, msg)), stack, err)
-	case exit != nil && strings.Contains(out, "panic: "):
+	case strings.HasPrefix(out, "panic: ") || strings.Contains(out, "\npanic: "):
+		// A Go guest's runtime prints the panic and aborts (a trap on Go
+		// 1.26 wasip1, exit code 2 on older runtimes).
 		_, p, _ := strings.Cut(out, "panic: ")
-		return i.fail(op, ErrPanic, firstLine(p, ""), "", err)
+		return i.fail(op, ErrPanic, firstLine(p, ""), stack, err)
+	case strings.Contains(out, "fatal error: "):
+		_, p, _ := strings.Cut(out, "fatal error: ")
+		return i.fail(op, ErrPanic, "fatal error: "+firstLine(p, ""), stack, err)
 	case exit != nil:
 		return i.fail(op, ErrExit, fmt.Sprintf("exit code %d: %s", exit.ExitCode(), firstLine(out, "no output")), "", err)
 	case ctx.Err() != nil:
@@ -356,6 +362,7 @@ func (i *Instance) close() {
 		if i.mod != nil {
 			i.mod.Close(context.Background())
 		}
+		i.alloc.Release() // also covers a failed instantiation
 		i.plugin.Release()
 	})
 }
@@ -370,6 +377,9 @@ func (i *Instance) Err() error { return i.dead }
 
 // MemoryRefused counts the guest's grow requests refused by the grant.
 func (i *Instance) MemoryRefused() int64 { return i.alloc.Refused() }
+
+// MemoryCommitted is the guest's committed linear memory in bytes.
+func (i *Instance) MemoryCommitted() uint64 { return i.alloc.Committed() }
 
 // headBuffer keeps the first limit bytes written to it (guest output).
 type headBuffer struct {

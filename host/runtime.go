@@ -14,7 +14,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/compacthost/compacthost/host/internal/admission"
@@ -28,14 +27,6 @@ const (
 	DefaultTaskTimeout    = 10 * time.Minute
 	DefaultOutputLimit    = 16 << 10
 )
-
-// Allocator backs and caps the linear memory of one instance. The mempool
-// package's MemoryAllocator implements it.
-type Allocator interface {
-	experimental.MemoryAllocator
-	// Refused counts grow requests refused because they would exceed the cap.
-	Refused() int64
-}
 
 // Config configures a Runtime. The zero value is usable.
 type Config struct {
@@ -65,9 +56,6 @@ type Config struct {
 	// Pins maps "name@version" to the expected lowercase hex sha256; a
 	// module under a pinned name with other bytes is refused.
 	Pins map[string]string
-	// NewAllocator returns the allocator capping one instance's memory at
-	// capBytes (default: the mempool lease-bounded allocator).
-	NewAllocator func(capBytes uint64) Allocator
 	// Logger receives host and guest logs (default: hclog.NewNullLogger()).
 	Logger hclog.Logger
 }
@@ -103,9 +91,6 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	if cfg.OutputLimit <= 0 {
 		cfg.OutputLimit = DefaultOutputLimit
-	}
-	if cfg.NewAllocator == nil {
-		cfg.NewAllocator = defaultAllocator
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
