@@ -16,7 +16,7 @@ import (
 
 const testKey = "files/delta_log/1/2/3/444"
 
-var testMeta = Meta{Collection: 1, Partition: 2, Segment: 3, Timestamp: 455000000000000000}
+var testMeta = Meta{CollectionID: 1, PartitionID: 2, SegmentID: 3, Timestamp: 455000000000000000}
 
 // genDeletes makes n deletes; VarChar pks are "pk-<i*7>", timestamps rise from 1000.
 func genDeletes(pkType schemapb.DataType, n int) *Deletes {

@@ -26,7 +26,7 @@ const MultiFieldVersion = "MULTI_FIELD"
 
 // Meta identifies the segment a deltalog belongs to.
 type Meta struct {
-	Collection, Partition, Segment int64
+	CollectionID, PartitionID, SegmentID int64
 	// Timestamp is the informational header timestamp (Milvus: the writer's
 	// creation time as a hybrid TS); zero means now.
 	Timestamp uint64
@@ -69,8 +69,8 @@ func Write(w io.Writer, meta Meta, d *Deletes, f Format) (Written, error) {
 		hdrTS = tso.FromTime(time.Now())
 	}
 	desc := binlog.Descriptor{
-		Timestamp: hdrTS, CollectionID: meta.Collection, PartitionID: meta.Partition,
-		SegmentID: meta.Segment, FieldID: -1,
+		Timestamp: hdrTS, CollectionID: meta.CollectionID, PartitionID: meta.PartitionID,
+		SegmentID: meta.SegmentID, FieldID: -1,
 	}
 	ev := binlog.Event{Type: binlog.DeleteEvent, Timestamp: hdrTS}
 	var (

@@ -8,7 +8,7 @@ import (
 )
 
 func BenchmarkBlockedAddInt64(b *testing.B) {
-	bl, _ := NewBuilder(100, schemapb.DataType_Int64, uint64(b.N))
+	bl, _ := NewBuilder(100, schemapb.DataType_Int64, b.N)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		bl.AddInt64(int64(i))

@@ -17,20 +17,20 @@ type Builder struct {
 
 // NewBuilder returns a builder for pk field fieldID of type pkType (Int64 or
 // VarChar) whose filter is sized for capacity keys at DefaultFPR; Milvus uses the
-// segment's row count. A capacity of 0 is treated as 1.
-func NewBuilder(fieldID int64, pkType schemapb.DataType, capacity uint64) (*Builder, error) {
+// segment's row count. A capacity below 1 is treated as 1.
+func NewBuilder(fieldID int64, pkType schemapb.DataType, capacity int) (*Builder, error) {
 	return NewBuilderFPR(fieldID, pkType, capacity, DefaultFPR)
 }
 
 // NewBuilderFPR is NewBuilder with an explicit false-positive rate in (0, 1].
-func NewBuilderFPR(fieldID int64, pkType schemapb.DataType, capacity uint64, fpr float64) (*Builder, error) {
+func NewBuilderFPR(fieldID int64, pkType schemapb.DataType, capacity int, fpr float64) (*Builder, error) {
 	if pkType != schemapb.DataType_Int64 && pkType != schemapb.DataType_VarChar {
 		return nil, fmt.Errorf("statslog: field %d: pk type %v is neither Int64 nor VarChar", fieldID, pkType)
 	}
 	if !(fpr > 0 && fpr <= 1) {
 		return nil, fmt.Errorf("statslog: field %d: false-positive rate %v not in (0, 1]", fieldID, fpr)
 	}
-	f := newBlocked(capacity, fpr)
+	f := newBlocked(uint64(max(capacity, 1)), fpr)
 	return &Builder{s: Stats{FieldID: fieldID, PKType: pkType, Filter: f}, f: f}, nil
 }
 

@@ -18,7 +18,7 @@ const key = "files/stats_log/1/2/3/100/42"
 
 func buildInt64(t testing.TB, pks ...int64) *Stats {
 	t.Helper()
-	b, err := NewBuilder(100, schemapb.DataType_Int64, uint64(len(pks)))
+	b, err := NewBuilder(100, schemapb.DataType_Int64, len(pks))
 	if err != nil {
 		t.Fatal(err)
 	}
