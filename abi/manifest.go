@@ -203,15 +203,15 @@ type Task struct {
 	PKFieldID       int64        `json:"pk_field_id"`
 	PKType          Type         `json:"pk_type"` // TypeInt64 or TypeString
 	Segments        []Segment    `json:"segments"`
-	Columns         []ColumnInfo `json:"columns"`             // rows-batch columns, in order
-	CollectionTTLNs int64        `json:"collection_ttl_ns"`   // 0 = no TTL
-	NowMs           int64        `json:"now_ms"`              // plan start, Unix milliseconds
-	MaxSize         int64        `json:"max_size"`            // max bytes per output segment (sum of row sizes)
-	MaxRows         int64        `json:"max_rows,omitempty"`  // max rows per output segment, 0 = no limit
-	MaxOutputs      uint32       `json:"max_outputs"`         // output ids must be < this
-	MemoryGrant     uint64       `json:"memory_grant"`        // linear-memory cap in bytes
-	BatchRows       int          `json:"batch_rows"`          // max rows per batch
-	MaxBatchBytes   uint64       `json:"max_batch_bytes"`     // max encoded size of any batch
+	Columns         []ColumnInfo `json:"columns"`            // rows-batch columns, in order
+	CollectionTTLNs int64        `json:"collection_ttl_ns"`  // 0 = no TTL
+	NowMs           int64        `json:"now_ms"`             // plan start, Unix milliseconds
+	MaxSize         int64        `json:"max_size"`           // max bytes per output segment (sum of row sizes)
+	MaxRows         int64        `json:"max_rows,omitempty"` // max rows per output segment, 0 = no limit
+	MaxOutputs      uint32       `json:"max_outputs"`        // output ids must be < this
+	MemoryGrant     uint64       `json:"memory_grant"`       // linear-memory cap in bytes
+	BatchRows       int          `json:"batch_rows"`         // max rows per batch
+	MaxBatchBytes   uint64       `json:"max_batch_bytes"`    // max encoded size of any batch
 }
 
 // MaxBatchRows bounds batch_rows in manifests and tasks.
