@@ -273,14 +273,27 @@ func (p *Pool) Return(l *Lease) error {
 // if they now exceed the total; no new grant is made until use has drained
 // below the new total. Waiters that can no longer fit fail with
 // [ErrTooLarge]. total above the current total is an error (use Grow).
-func (p *Pool) Shrink(total int64) error {
+func (p *Pool) Shrink(total int64) error { return p.resize("shrink", total) }
+
+// Grow raises the pool total to total bytes and serves waiters that now fit.
+// total below the current total is an error (use Shrink).
+func (p *Pool) Grow(total int64) error { return p.resize("grow", total) }
+
+// SetTotal moves the total to total bytes, growing or shrinking as needed,
+// with the rules of Grow and Shrink.
+func (p *Pool) SetTotal(total int64) error { return p.resize("", total) }
+
+func (p *Pool) resize(verb string, total int64) error {
 	if total < 0 {
-		return fmt.Errorf("mempool: shrink to %d bytes: negative total: %w", total, ErrInvalidSize)
+		return fmt.Errorf("mempool: resize to %d bytes: negative total: %w", total, ErrInvalidSize)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if total > p.total {
+	switch {
+	case verb == "shrink" && total > p.total:
 		return fmt.Errorf("mempool: shrink to %d bytes: above the current total of %d bytes (use Grow)", total, p.total)
+	case verb == "grow" && total < p.total:
+		return fmt.Errorf("mempool: grow to %d bytes: below the current total of %d bytes (use Shrink)", total, p.total)
 	}
 	p.total = total
 	for _, q := range []*list.List{&p.growQ, &p.freshQ} {
@@ -295,28 +308,6 @@ func (p *Pool) Shrink(total int64) error {
 	p.dispatch()
 	p.notify()
 	return nil
-}
-
-// Grow raises the pool total to total bytes and serves waiters that now fit.
-// total below the current total is an error (use Shrink).
-func (p *Pool) Grow(total int64) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if total < p.total {
-		return fmt.Errorf("mempool: grow to %d bytes: below the current total of %d bytes (use Shrink)", total, p.total)
-	}
-	p.total = total
-	p.dispatch()
-	p.notify()
-	return nil
-}
-
-// SetTotal calls Grow or Shrink, whichever moves the total to total bytes.
-func (p *Pool) SetTotal(total int64) error {
-	if p.Total() <= total {
-		return p.Grow(total)
-	}
-	return p.Shrink(total)
 }
 
 // Total returns the pool's current total in bytes.

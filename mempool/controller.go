@@ -1,0 +1,109 @@
+package mempool
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Clock is the time source of a [Controller]; tests inject a fake one.
+type Clock interface {
+	Now() time.Time
+	// At returns a channel that receives a value when the clock reaches t,
+	// at once if it already has. A clock may fire early; the controller
+	// re-reads Now and re-applies, so early wake-ups are harmless.
+	At(t time.Time) <-chan time.Time
+}
+
+// SystemClock is the real clock. Its At wakes at least once a minute so that
+// wall-clock jumps (NTP steps, suspend, DST) are noticed within a minute.
+func SystemClock() Clock { return systemClock{} }
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+func (systemClock) At(t time.Time) <-chan time.Time {
+	return time.After(min(time.Until(t), time.Minute))
+}
+
+// Change reports one resize made by a [Controller], or a failed attempt.
+type Change struct {
+	At       time.Time // the clock's time when the policy was evaluated
+	Old, New int64     // pool total before and after
+	Err      error     // non-nil if the resize failed
+}
+
+// Controller keeps a pool's total equal to a policy's share of a node budget:
+// it calls Pool.Grow or Pool.Shrink whenever the policy's fraction changes.
+type Controller struct {
+	Pool   *Pool
+	Policy Policy
+	Budget int64 // the node's memory budget in bytes; the pool gets a fraction of it
+	Clock  Clock // nil means SystemClock
+	// OnChange, if set, is called (from Run's goroutine) after every resize
+	// and every failed one, for logs and metrics.
+	OnChange func(Change)
+}
+
+func (c *Controller) clock() Clock {
+	if c.Clock == nil {
+		return SystemClock()
+	}
+	return c.Clock
+}
+
+// Apply sets the pool's total for time now and returns it. It reports the
+// change to OnChange when the total changed or the resize failed.
+func (c *Controller) Apply(now time.Time) (int64, error) {
+	if err := c.validate(); err != nil {
+		return 0, err
+	}
+	old := c.Pool.Total()
+	total := TotalAt(c.Policy, c.Budget, now)
+	if total == old {
+		return total, nil
+	}
+	err := c.Pool.SetTotal(total)
+	if err != nil {
+		err = fmt.Errorf("mempool: controller: policy %s at %s: %w", c.Policy, now.Format(time.RFC3339), err)
+	}
+	if c.OnChange != nil {
+		c.OnChange(Change{At: now, Old: old, New: c.Pool.Total(), Err: err})
+	}
+	return total, err
+}
+
+func (c *Controller) validate() error {
+	if c.Pool == nil || c.Policy == nil {
+		return fmt.Errorf("mempool: controller: pool and policy are required")
+	}
+	if c.Budget <= 0 {
+		return fmt.Errorf("mempool: controller: budget %d bytes must be positive: %w", c.Budget, ErrInvalidSize)
+	}
+	return nil
+}
+
+// Run applies the policy now and at every change until ctx ends, and then
+// returns ctx.Err(). A failed resize is reported to OnChange and retried at
+// the next wake-up; it does not stop Run.
+func (c *Controller) Run(ctx context.Context) error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	clk := c.clock()
+	for {
+		now := clk.Now()
+		_, _ = c.Apply(now) // failures go to OnChange; retried at the next wake-up
+		next := c.Policy.NextChange(now)
+		if next.IsZero() {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-clk.At(next):
+		}
+	}
+}
