@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -81,9 +80,8 @@ func decode(bf *binlog.File, r io.ReaderAt) (d *Deletes, f Format, err error) {
 	}
 	defer rr.Release()
 	d = &Deletes{}
-	if n := pf.NumRows(); n > 0 && n < 1<<24 {
-		d.Timestamps = make([]uint64, 0, n)
-	}
+	rows := int(min(max(pf.NumRows(), 0), 1<<24)) // capacity hint, bounded against lying metadata
+	d.Timestamps = make([]uint64, 0, rows)
 	var batch func(arrow.RecordBatch) error
 	if f == FormatMultiField {
 		if err := multiFieldSchema(rr.Schema(), d); err != nil {
@@ -94,7 +92,7 @@ func decode(bf *binlog.File, r io.ReaderAt) (d *Deletes, f Format, err error) {
 		if t := rr.Schema().Field(0).Type.ID(); t != arrow.STRING && t != arrow.BINARY {
 			return nil, f, fmt.Errorf("payload column %q is %s, want string", rr.Schema().Field(0).Name, rr.Schema().Field(0).Type)
 		}
-		p := &rowParser{d: d}
+		p := &rowParser{d: d, hint: rows}
 		batch = func(rec arrow.RecordBatch) error { return p.batch(rec.Column(0)) }
 	}
 	for rr.Next() {
@@ -113,8 +111,10 @@ func multiFieldSchema(sc *arrow.Schema, d *Deletes) error {
 	switch pk.Type.ID() {
 	case arrow.INT64:
 		d.PKType = schemapb.DataType_Int64
+		d.IntPKs = make([]int64, 0, cap(d.Timestamps))
 	case arrow.STRING:
 		d.PKType = schemapb.DataType_VarChar
+		d.StrPKs = make([]string, 0, cap(d.Timestamps))
 	default:
 		return fmt.Errorf("pk column %q is %s, want int64 or string", pk.Name, pk.Type)
 	}
@@ -140,8 +140,10 @@ func appendMultiField(d *Deletes, rec arrow.RecordBatch) error {
 	case *array.Int64:
 		d.IntPKs = append(d.IntPKs, c.Int64Values()...)
 	case *array.String:
+		// One copy per batch; the pks are substrings of it.
+		all, offs := string(c.ValueBytes()), c.ValueOffsets()
 		for i := 0; i < c.Len(); i++ {
-			d.StrPKs = append(d.StrPKs, strings.Clone(c.Value(i)))
+			d.StrPKs = append(d.StrPKs, all[offs[i]-offs[0]:offs[i+1]-offs[0]])
 		}
 	}
 	return nil

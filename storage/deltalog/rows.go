@@ -21,8 +21,9 @@ import (
 // int64 range: anything else is a malformed entry, reported with its row number.
 // All rows of a file must share one pk type.
 type rowParser struct {
-	d   *Deletes
-	row int
+	d    *Deletes
+	row  int
+	hint int // expected rows, to size the pk slice once the pk type is known
 }
 
 func (p *rowParser) batch(col arrow.Array) error {
@@ -71,6 +72,13 @@ func (p *rowParser) add(null bool, s string) error {
 
 func (p *rowParser) append(e entry, s string) error {
 	var err error
+	if p.d.Len() == 0 && p.hint > 0 {
+		if e.pkType == schemapb.DataType_VarChar {
+			p.d.StrPKs = make([]string, 0, p.hint)
+		} else {
+			p.d.IntPKs = make([]int64, 0, p.hint)
+		}
+	}
 	if e.pkType == schemapb.DataType_VarChar {
 		err = p.d.AppendVarChar(strings.Clone(e.str), e.ts)
 	} else {

@@ -26,6 +26,7 @@ import (
 	"path"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"github.com/zeebo/xxh3"
 )
 
 // CompoundLogID is the file name (log ID) of a compound stats log, which holds a
@@ -70,7 +71,10 @@ func (s *Stats) MayContainInt64(pk int64) bool {
 		return false
 	}
 	k := Int64Key(pk)
-	return s.Filter.Test(k[:])
+	if b, ok := s.Filter.(blocked); ok { // concrete call keeps k on the stack
+		return b.f.Has(xxh3.Hash(k[:]))
+	}
+	return s.Filter.Test(bytes.Clone(k[:]))
 }
 
 // MayContainVarChar is the L0 hit rule for a VarChar pk (byte-wise string order).
