@@ -28,6 +28,13 @@ import (
 //     re-request the remaining byte range, pinned to the original ETag so
 //     the bytes cannot come from a newer object, with backoff, up to
 //     MaxRetries consecutive failures without progress.
+//
+// Integrity is minio-go's default: on plain-HTTP endpoints every uploaded
+// body is signed chunk by chunk with SHA-256, which the server verifies;
+// over TLS the payload is unsigned and TLS protects it. (Automatic CRC32C
+// checksums were tried and rejected: minio-go v7.4.1's composite multipart
+// checksum is refused by the pinned MinIO release with
+// XAmzContentChecksumMismatch.)
 type S3 struct {
 	client     *minio.Client
 	core       minio.Core
