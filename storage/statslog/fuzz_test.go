@@ -23,6 +23,12 @@ func FuzzDecode(f *testing.F) {
 	f.Add(false, []byte(fmt.Sprintf(`{"fieldID":1,"max":3,"min":1,"bf":%s}`, basicBF)))
 	f.Add(false, []byte(`{"fieldID":1,"pkType":21,"maxPk":"z","minPk":"a","bfType":2,"bf":{}}`))
 	f.Add(true, []byte(`[{"fieldID":1,"max":1,"min":0,"bfType":4,"bf":{"k":3,"b":[]}}]`))
+	bin := []byte(BinaryMagic + "\x01\x00\x00\x00\x01\x00\x00\x00\x05\x00\x00\x00d\x00\x00\x00")
+	bin = append(bin, make([]byte, 40)...)
+	entry := make([]byte, 64)
+	entry[0], entry[4] = 1, 7
+	bin = append(append(bin, entry...), make([]byte, 64)...)
+	f.Add(false, bin)
 	f.Fuzz(func(t *testing.T, compound bool, data []byte) {
 		k := "fuzz/stats_log/1/2/3/100/7"
 		if compound {

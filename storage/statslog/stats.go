@@ -173,11 +173,19 @@ func EncodeList(list []*Stats) ([]byte, error) {
 }
 
 // Decode parses the stats log stored under key. A key whose last element is "1"
-// must hold a JSON array; any other key one JSON object. Empty data yields no
+// must hold a JSON array; any other key one JSON object. Data starting with
+// BinaryMagic is the binary format of newer Milvus, whatever the key. Empty data yields no
 // stats (Milvus skips empty blobs). Errors name the key, the array index and the
 // JSON key at fault. A bloom filter body that cannot be used is not an error: that
 // stats object gets an AlwaysTrueFilter saying why.
 func Decode(key string, data []byte) ([]*Stats, error) {
+	if bytes.HasPrefix(data, []byte(BinaryMagic)) {
+		list, err := decodeBinary(data)
+		if err != nil {
+			return nil, fmt.Errorf("statslog %s: %w", key, err)
+		}
+		return list, nil
+	}
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 {
 		return nil, nil
