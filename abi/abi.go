@@ -151,17 +151,17 @@ func (k EmitKind) String() string {
 	return "kind(" + strconv.FormatUint(uint64(k), 10) + ")"
 }
 
-// LogLevel is the first argument of the log import. The values match
-// go-hclog's levels.
+// LogLevel is the first argument of the log import. Values above LogError
+// are treated as LogError.
 type LogLevel uint32
 
 // Log levels.
 const (
-	LogTrace LogLevel = 1
-	LogDebug LogLevel = 2
-	LogInfo  LogLevel = 3
-	LogWarn  LogLevel = 4
-	LogError LogLevel = 5
+	LogTrace LogLevel = 0
+	LogDebug LogLevel = 1
+	LogInfo  LogLevel = 2
+	LogWarn  LogLevel = 3
+	LogError LogLevel = 4
 )
 
 // ParseVersionedName reports the ABI version named by an import module
