@@ -2,6 +2,7 @@ package objstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -63,6 +64,10 @@ func (r *ReaderAt) ReadAt(p []byte, off int64) (int, error) {
 		n, err = r.readRange(p[:want], off)
 	}
 	if err != nil && err != io.EOF {
+		var oe *opError
+		if errors.As(err, &oe) {
+			return n, err // already names the key and store
+		}
 		return n, wrapErr("read", r.store, r.key, fmt.Errorf("at offset %d: %w", off, err))
 	}
 	if n < len(p) {
