@@ -11,6 +11,9 @@ import (
 
 func newTestRuntime(t testing.TB, cfg Config) *Runtime {
 	t.Helper()
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = testCacheDir
+	}
 	rt, err := NewRuntime(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

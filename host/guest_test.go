@@ -52,8 +52,17 @@ func goGuest(t testing.TB) []byte {
 	return guestWasm
 }
 
+// testCacheDir is a compilation cache shared by the tests' runtimes, so the
+// Go guest is compiled once per test binary.
+var testCacheDir string
+
 func TestMain(m *testing.M) {
+	var err error
+	if testCacheDir, err = os.MkdirTemp("", "host-cache-"); err != nil {
+		panic(err)
+	}
 	code := m.Run()
+	os.RemoveAll(testCacheDir)
 	if guestDir != "" {
 		os.RemoveAll(guestDir)
 	}

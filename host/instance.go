@@ -108,7 +108,7 @@ func (r *Runtime) NewInstance(ctx context.Context, p *Plugin, cfg InstanceConfig
 	}
 	ictx, cancel := inst.callContext(experimental.WithMemoryAllocator(ctx, inst.alloc))
 	defer cancel()
-	mod, err := r.wz.InstantiateModule(ictx, p.compiled, mc)
+	mod, err := p.wz.InstantiateModule(ictx, p.compiled, mc)
 	if err != nil {
 		return nil, inst.classify("instantiate", err, ictx) // discards inst, releasing p
 	}
@@ -267,9 +267,13 @@ func statusName(s uint32) string {
 	return "status " + strconv.FormatUint(uint64(s), 10)
 }
 
-// callContext bounds ctx by the task deadline (no allocation when ctx
-// already ends earlier).
+// callContext bounds ctx by the task deadline for interruptible plugins
+// (no allocation when ctx already ends earlier). Uninterruptible plugins
+// get ctx unchanged; call checks the deadline before entering the guest.
 func (i *Instance) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if !i.plugin.guarded {
+		return ctx, func() {}
+	}
 	if d, ok := ctx.Deadline(); ok && !d.After(i.deadline) {
 		return ctx, func() {}
 	}
@@ -280,6 +284,9 @@ func (i *Instance) callContext(ctx context.Context) (context.Context, context.Ca
 // failure. It returns the first result.
 func (i *Instance) call(ctx context.Context, op string, f api.Function, params ...uint64) (uint64, error) {
 	i.state.failMsg, i.state.failSet, i.state.misuse = "", false, nil
+	if ctx.Err() != nil || !time.Now().Before(i.deadline) {
+		return 0, i.fail(op, ErrDeadline, deadlineMessage(ctx, i.deadline)+" before the call", "", ctx.Err())
+	}
 	ctx = context.WithValue(ctx, stateKey{}, &i.state)
 	stack := i.stack[:]
 	copy(stack, params)

@@ -2,7 +2,9 @@ package host
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"sync"
@@ -190,5 +192,28 @@ func TestConcurrentInstances(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+func TestTrustPinnedRunsUninterruptible(t *testing.T) {
+	wasm := tmModule(tmOpts{})
+	sum := sha256.Sum256(wasm)
+	rt := newTestRuntime(t, Config{TrustPinned: true, Pins: map[string]string{"mix@1": hex.EncodeToString(sum[:])}})
+	pinned := admit(t, rt, "mix@1", wasm)
+	other := admit(t, rt, "mix@2", wasm)
+	if pinned.Interruptible() || !other.Interruptible() {
+		t.Fatalf("pinned interruptible=%v, unpinned interruptible=%v", pinned.Interruptible(), other.Interruptible())
+	}
+	if _, err := runTask(context.Background(), rt, pinned, InstanceConfig{Grant: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	// Without termination checks the deadline is enforced between calls.
+	inst, err := rt.NewInstance(context.Background(), pinned, InstanceConfig{Grant: 1 << 20, Deadline: time.Now().Add(50 * time.Millisecond)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(60 * time.Millisecond)
+	if err := inst.Finish(context.Background()); !errors.Is(err, ErrDeadline) || !strings.Contains(err.Error(), "before the call") {
+		t.Fatalf("%v", err)
 	}
 }

@@ -42,11 +42,17 @@ type Config struct {
 	// TaskTimeout is the per-task deadline when an instance is created
 	// without one (default DefaultTaskTimeout).
 	TaskTimeout time.Duration
-	// Uninterruptible turns off wazero's WithCloseOnContextDone. Deadlines
-	// then no longer stop a guest that loops without calling the host: use
-	// it only for reviewed, trusted strategies. See RATIONALE-host.md for the
-	// measured cost of leaving interruption on (the default).
+	// Uninterruptible turns off wazero's WithCloseOnContextDone for every
+	// plugin. By default guest code is compiled with termination checks so a
+	// task deadline stops even a guest looping without host calls; the
+	// checks cost 3-10x on a Go guest's sort loop (see BenchmarkCloseOnContextDone
+	// and RATIONALE-host.md). Without them the deadline is only checked
+	// between guest calls: use it only for reviewed, trusted strategies.
 	Uninterruptible bool
+	// TrustPinned runs plugins whose sha256 matches their entry in Pins
+	// without termination checks (as Uninterruptible does), and all others
+	// with them: pinning the reviewed bytes buys the fast path.
+	TrustPinned bool
 	// RealClock gives guests the host's wall and monotonic clocks and real
 	// sleeps; by default they see wazero's deterministic fake clocks.
 	RealClock bool
@@ -64,11 +70,12 @@ type Config struct {
 // wazero runtime on the compiler engine and one compact_v1 host module.
 // It is safe for concurrent use.
 type Runtime struct {
-	cfg    Config
-	cache  wazero.CompilationCache
-	wz     wazero.Runtime
-	log    hclog.Logger
-	closed atomic.Bool
+	cfg     Config
+	cache   wazero.CompilationCache
+	guarded wazero.Runtime // WithCloseOnContextDone: deadlines interrupt guest loops
+	trusted wazero.Runtime // without termination checks; nil unless configured
+	log     hclog.Logger
+	closed  atomic.Bool
 }
 
 // coreFeatures is what Go (gc) wasip1 guests use: WebAssembly 2.0 without
@@ -109,37 +116,49 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	rc := wazero.NewRuntimeConfigCompiler().
 		WithCoreFeatures(coreFeatures).
-		WithCompilationCache(r.cache).
-		WithCloseOnContextDone(!cfg.Uninterruptible)
-	if err := r.start(ctx, rc); err != nil {
-		r.cache.Close(ctx)
-		return nil, err
+		WithCompilationCache(r.cache)
+	if !cfg.Uninterruptible {
+		if r.guarded, err = start(ctx, rc.WithCloseOnContextDone(true)); err != nil {
+			r.cache.Close(ctx)
+			return nil, err
+		}
+	}
+	if cfg.Uninterruptible || cfg.TrustPinned {
+		if r.trusted, err = start(ctx, rc); err != nil {
+			if r.guarded != nil {
+				r.guarded.Close(ctx)
+			}
+			r.cache.Close(ctx)
+			return nil, err
+		}
 	}
 	return r, nil
 }
 
 // start creates the wazero runtime, proves the compiler can emit and run
 // machine code here, and instantiates the host modules.
-func (r *Runtime) start(ctx context.Context, rc wazero.RuntimeConfig) (err error) {
+func start(ctx context.Context, rc wazero.RuntimeConfig) (wz wazero.Runtime, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("host: wazero compiler engine failed to start on %s/%s: %v", runtime.GOOS, runtime.GOARCH, p)
 		}
 	}()
-	r.wz = wazero.NewRuntimeWithConfig(ctx, rc)
-	if err := smokeTest(ctx, r.wz); err != nil {
-		r.wz.Close(ctx)
-		return fmt.Errorf("host: wazero compiler engine cannot run code on %s/%s (executable memory denied?): %w", runtime.GOOS, runtime.GOARCH, err)
+	wz = wazero.NewRuntimeWithConfig(ctx, rc)
+	if err := smokeTest(ctx, wz); err != nil {
+		wz.Close(ctx)
+		return nil, fmt.Errorf("host: wazero compiler engine cannot run code on %s/%s (executable memory denied?): %w", runtime.GOOS, runtime.GOARCH, err)
 	}
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.wz); err != nil {
-		r.wz.Close(ctx)
-		return fmt.Errorf("host: WASI module: %w", err)
+	// WASI is instantiated whole; admission's import allowlist limits a
+	// module to the functions a Go reactor needs. No FS, no sockets.
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, wz); err != nil {
+		wz.Close(ctx)
+		return nil, fmt.Errorf("host: WASI module: %w", err)
 	}
-	if err := instantiateHostModule(ctx, r.wz); err != nil {
-		r.wz.Close(ctx)
-		return fmt.Errorf("host: %s host module: %w", admission.HostModule, err)
+	if err := instantiateHostModule(ctx, wz); err != nil {
+		wz.Close(ctx)
+		return nil, fmt.Errorf("host: %s host module: %w", admission.HostModule, err)
 	}
-	return nil
+	return wz, nil
 }
 
 // smokeTest compiles and runs a one-function module returning 42.
@@ -167,8 +186,13 @@ func (r *Runtime) Close(ctx context.Context) error {
 	if !r.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	err := r.wz.Close(ctx)
-	return errors.Join(err, r.cache.Close(ctx))
+	var errs []error
+	for _, wz := range []wazero.Runtime{r.guarded, r.trusted} {
+		if wz != nil {
+			errs = append(errs, wz.Close(ctx))
+		}
+	}
+	return errors.Join(append(errs, r.cache.Close(ctx))...)
 }
 
 // Plugin is an admitted, compiled strategy module. It is reference
@@ -176,7 +200,8 @@ func (r *Runtime) Close(ctx context.Context) error {
 // the compiled code is freed when the last is released.
 type Plugin struct {
 	id        PluginID
-	rt        *Runtime
+	wz        wazero.Runtime // the wazero runtime it was compiled in
+	guarded   bool           // compiled with termination checks
 	compiled  wazero.CompiledModule
 	minMemory uint64
 	size      int
@@ -185,6 +210,10 @@ type Plugin struct {
 
 // ID identifies the plugin (name@version and sha256).
 func (p *Plugin) ID() PluginID { return p.id }
+
+// Interruptible reports whether a deadline can stop the plugin's code
+// mid-loop (compiled with termination checks).
+func (p *Plugin) Interruptible() bool { return p.guarded }
 
 // MinMemory is the module's declared minimum linear memory in bytes.
 func (p *Plugin) MinMemory() uint64 { return p.minMemory }
@@ -241,14 +270,19 @@ func (r *Runtime) Admit(ctx context.Context, ref string, wasm []byte) (*Plugin, 
 	if int64(len(wasm)) > r.cfg.MaxModuleBytes {
 		return nil, refuse(admission.RuleSize, "binary is %d bytes, limit %d", len(wasm), r.cfg.MaxModuleBytes)
 	}
-	if want, ok := r.cfg.Pins[ref]; ok && !strings.EqualFold(want, id.SHA256) {
+	want, pinned := r.cfg.Pins[ref]
+	if pinned && !strings.EqualFold(want, id.SHA256) {
 		return nil, refuse(admission.RulePin, "sha256 %s does not match the pinned %s", id.SHA256, want)
+	}
+	wz, guarded := r.guarded, true
+	if r.guarded == nil || (pinned && r.cfg.TrustPinned) {
+		wz, guarded = r.trusted, false
 	}
 	if r.closed.Load() {
 		return nil, fmt.Errorf("host: admit %s: runtime closed", id)
 	}
 	start := time.Now()
-	cm, err := r.wz.CompileModule(ctx, wasm)
+	cm, err := wz.CompileModule(ctx, wasm)
 	if err != nil {
 		return nil, refuse(admission.RuleValidate, "%v", err)
 	}
@@ -257,8 +291,8 @@ func (r *Runtime) Admit(ctx context.Context, ref string, wasm []byte) (*Plugin, 
 		cm.Close(ctx)
 		return nil, refuse(v.Rule, "%s", v.Detail)
 	}
-	p := &Plugin{id: id, rt: r, compiled: cm, minMemory: minMem, size: len(wasm)}
+	p := &Plugin{id: id, wz: wz, guarded: guarded, compiled: cm, minMemory: minMem, size: len(wasm)}
 	p.refs.Store(1)
-	r.log.Debug("plugin admitted", "plugin", id.String(), "bytes", len(wasm), "compile", time.Since(start))
+	r.log.Debug("plugin admitted", "plugin", id.String(), "bytes", len(wasm), "compile", time.Since(start), "interruptible", guarded)
 	return p, nil
 }
