@@ -21,9 +21,11 @@ import (
 // It cannot retry a request whose body is a one-shot stream, and it never
 // retries a response body that breaks while being read. S3 adds both:
 //
-//   - Put buffers bodies of known size up to the part size in memory, so a
-//     single-request PUT becomes replayable; larger or unknown-size bodies go
-//     through multipart upload, where minio-go buffers and retries each part.
+//   - Put buffers bodies up to the part size in memory (for an unknown size:
+//     the first part size of the stream), so a single-request PUT becomes
+//     replayable; larger bodies go through multipart upload, where minio-go
+//     buffers and retries each part. Memory per Put is thus at most about
+//     two part sizes.
 //   - Readers returned by Get and GetRange resume after a broken body: they
 //     re-request the remaining byte range, pinned to the original ETag so
 //     the bytes cannot come from a newer object, with backoff, up to
@@ -266,6 +268,20 @@ func (s *S3) put(ctx context.Context, key string, r io.Reader, size int64) error
 		}
 		_, err = s.client.PutObject(ctx, s.bucket, s.full(key), bytes.NewReader(buf), size, opts)
 		return mapS3Err(err)
+	}
+	if size < 0 {
+		// Unknown size: read up to one part. If the stream ends within it,
+		// send it as one replayable PUT (no multipart round trips);
+		// otherwise continue as a multipart upload with what was read.
+		head, err := io.ReadAll(io.LimitReader(r, int64(s.partSize)+1))
+		if err != nil {
+			return fmt.Errorf("reading the source after %d bytes: %w", len(head), err)
+		}
+		if uint64(len(head)) <= s.partSize {
+			_, err = s.client.PutObject(ctx, s.bucket, s.full(key), bytes.NewReader(head), int64(len(head)), opts)
+			return mapS3Err(err)
+		}
+		r = io.MultiReader(bytes.NewReader(head), r)
 	}
 	// Large or unknown size: multipart upload, part by part. The wrapper
 	// hides io.Seeker/io.ReaderAt so minio-go always takes the sequential

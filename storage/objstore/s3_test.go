@@ -27,6 +27,7 @@ type faultTransport struct {
 	cutGets  int
 	cutAfter int64
 	gets     int // GET requests seen
+	uploads  int // multipart uploads started
 }
 
 func (f *faultTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -40,6 +41,9 @@ func (f *faultTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	cut := isGet && f.cutGets > 0
 	if isGet {
 		f.gets++
+	}
+	if req.Method == http.MethodPost && req.URL.Query().Has("uploads") {
+		f.uploads++
 	}
 	if cut {
 		f.cutGets--
@@ -161,6 +165,20 @@ func TestS3RetriesOneShotPut(t *testing.T) {
 	}
 	if got := get(t, s, "p"); !bytes.Equal(got, data) {
 		t.Fatal("content differs after retried put")
+	}
+	// The same holds for a small stream of unknown size, which is also
+	// sent as a single PUT rather than a multipart upload.
+	ft.mu.Lock()
+	ft.failPuts, ft.uploads = 2, 0
+	ft.mu.Unlock()
+	if err := s.Put(context.Background(), "q", oneShot{bytes.NewReader(data)}, -1); err != nil {
+		t.Fatalf("unknown-size put with 2 injected failures: %v", err)
+	}
+	if ft.failPuts != 0 || ft.uploads != 0 {
+		t.Fatalf("failures left %d, multipart uploads %d; want 0 and 0", ft.failPuts, ft.uploads)
+	}
+	if got := get(t, s, "q"); !bytes.Equal(got, data) {
+		t.Fatal("content differs after retried unknown-size put")
 	}
 }
 
