@@ -4,6 +4,7 @@ package mempool
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -361,4 +362,28 @@ func TestAllocatorRSSBoundedByShare(t *testing.T) {
 	if freed < share/2 {
 		t.Fatalf("closing the module released only %d bytes of RSS", freed)
 	}
+}
+
+func ExampleNewMemoryAllocator() {
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler())
+	defer rt.Close(ctx)
+	compiled, err := rt.CompileModule(ctx, growModule())
+	if err != nil {
+		panic(err)
+	}
+	// One allocator per instance, capped at the lease's strategy share.
+	a := NewMemoryAllocator(4 << 20)
+	defer a.Release() // frees the reservation even if instantiation fails
+	mod, err := rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, a), compiled, wazero.NewModuleConfig())
+	if err != nil {
+		panic(err)
+	}
+	defer mod.Close(ctx)
+	grow := mod.ExportedFunction("grow")
+	ok, _ := grow.Call(ctx, 63)     // 1 -> 64 pages = 4 MiB: fits
+	refused, _ := grow.Call(ctx, 1) // 65 pages: over the cap
+	fmt.Println(int32(ok[0]), int32(refused[0]), a.Committed()>>20, "MiB committed,", a.Refused(), "refused")
+	// Output:
+	// 1 -1 4 MiB committed, 1 refused
 }

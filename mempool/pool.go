@@ -51,7 +51,7 @@ type Pool struct {
 	leases    int
 	nextID    uint64
 	maxBypass int
-	owners    map[string]*OwnerStats
+	owners    map[string]OwnerStats
 	growQ     list.List // *waiter for Lease.Grow, served before freshQ
 	freshQ    list.List // *waiter for PreFetch
 	skipped   []*waiter // scratch for dispatch
@@ -119,7 +119,7 @@ func NewPool(total int64, opts ...Option) (*Pool, error) {
 	if total < 0 {
 		return nil, fmt.Errorf("mempool: new pool: total %d bytes is negative: %w", total, ErrInvalidSize)
 	}
-	p := &Pool{total: total, maxBypass: DefaultMaxBypass, owners: map[string]*OwnerStats{}}
+	p := &Pool{total: total, maxBypass: DefaultMaxBypass, owners: map[string]OwnerStats{}}
 	for _, o := range opts {
 		o(p)
 	}
@@ -366,12 +366,9 @@ func (p *Pool) newLease(owner string, size int64) *Lease {
 	p.used += size
 	p.leases++
 	o := p.owners[owner]
-	if o == nil {
-		o = &OwnerStats{}
-		p.owners[owner] = o
-	}
 	o.Leases++
 	o.Bytes += size
+	p.owners[owner] = o
 	if p.onGrant != nil {
 		p.onGrant(p.used, p.total)
 	}
@@ -381,7 +378,7 @@ func (p *Pool) newLease(owner string, size int64) *Lease {
 func (p *Pool) enlarge(l *Lease, extra int64) {
 	l.size.Add(extra)
 	p.used += extra
-	p.owners[l.owner].Bytes += extra
+	p.addOwnerBytes(l.owner, extra)
 	if p.onGrant != nil {
 		p.onGrant(p.used, p.total)
 	}
@@ -397,7 +394,15 @@ func (p *Pool) release(l *Lease) {
 	o.Bytes -= size
 	if o.Leases == 0 {
 		delete(p.owners, l.owner)
+	} else {
+		p.owners[l.owner] = o
 	}
+}
+
+func (p *Pool) addOwnerBytes(owner string, delta int64) {
+	o := p.owners[owner]
+	o.Bytes += delta
+	p.owners[owner] = o
 }
 
 func (p *Pool) enqueue(q *list.List, owner string, size int64, l *Lease) *waiter {
@@ -481,7 +486,7 @@ func (p *Pool) await(ctx context.Context, w *waiter) error {
 			if w.lease.held {
 				w.lease.size.Add(-w.size)
 				p.used -= w.size
-				p.owners[w.owner].Bytes -= w.size
+				p.addOwnerBytes(w.owner, -w.size)
 			}
 		} else {
 			p.release(w.granted)

@@ -38,7 +38,7 @@ func (p *Pool) stats() Stats {
 		s.Available = p.total - p.used
 	}
 	for k, v := range p.owners {
-		s.LeasesByOwner[k] = *v
+		s.LeasesByOwner[k] = v
 	}
 	return s
 }

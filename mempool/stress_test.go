@@ -18,7 +18,7 @@ func (p *Pool) checkInvariants() error {
 	var leases int
 	for owner, o := range p.owners {
 		if o.Leases <= 0 || o.Bytes < 0 {
-			return fmt.Errorf("owner %q has %+v", owner, *o)
+			return fmt.Errorf("owner %q has %+v", owner, o)
 		}
 		bytes += o.Bytes
 		leases += o.Leases
