@@ -147,7 +147,11 @@ func (s *S3) open(ctx context.Context, key string, off, n int64, etag string) (*
 		}
 		return &s3Reader{s: s, ctx: ctx, key: key, off: off, end: off}, nil
 	}
-	return &s3Reader{s: s, ctx: ctx, key: key, body: body, etag: tag, off: off, end: off + size}, nil
+	end := off + size
+	if size < 0 {
+		end = -1 // no Content-Length: the body's EOF is the end
+	}
+	return &s3Reader{s: s, ctx: ctx, key: key, body: body, etag: tag, off: off, end: end}, nil
 }
 
 // request performs one ranged GET and returns the body, its length and the
@@ -176,7 +180,8 @@ func (s *S3) request(ctx context.Context, key string, off, n int64, etag string)
 	return body, info.Size, info.ETag, nil
 }
 
-// s3Reader reads [off, end) of an object and resumes after broken bodies.
+// s3Reader reads [off, end) of an object (end < 0: unknown) and resumes
+// after broken bodies.
 type s3Reader struct {
 	s        *S3
 	ctx      context.Context
@@ -189,7 +194,7 @@ type s3Reader struct {
 
 func (r *s3Reader) Read(p []byte) (int, error) {
 	for {
-		if r.off >= r.end {
+		if r.end >= 0 && r.off >= r.end {
 			return 0, io.EOF
 		}
 		if r.body == nil {
@@ -202,7 +207,7 @@ func (r *s3Reader) Read(p []byte) (int, error) {
 		if n > 0 {
 			r.failures = 0
 		}
-		if err == nil || (err == io.EOF && r.off >= r.end) {
+		if err == nil || (err == io.EOF && (r.end < 0 || r.off >= r.end)) {
 			return n, err
 		}
 		// The body broke (or ended early): drop it and resume on the next
@@ -226,7 +231,11 @@ func (r *s3Reader) reopen() error {
 	if err := sleepBackoff(r.ctx, r.failures); err != nil {
 		return err
 	}
-	body, _, _, err := r.s.request(r.ctx, r.key, r.off, r.end-r.off, r.etag)
+	n := int64(-1)
+	if r.end >= 0 {
+		n = r.end - r.off
+	}
+	body, _, _, err := r.s.request(r.ctx, r.key, r.off, n, r.etag)
 	if err != nil {
 		if minio.ToErrorResponse(err).Code == "PreconditionFailed" {
 			err = fmt.Errorf("object was replaced while being read: %w", err)
