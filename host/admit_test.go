@@ -35,18 +35,18 @@ func TestAdmitRefusals(t *testing.T) {
 		rule      string
 		detail    string
 	}{
-		{"oversized", "mix@1", big, "size-limit", "limit 65536"},
+		{"oversized", "mix@1.0.0", big, "size-limit", "limit 65536"},
 		{"pin", "pinned@1", tmModule(tmOpts{}), "sha256-pin", "does not match the pinned"},
-		{"garbage", "mix@1", []byte("\x00asm\x01\x00\x00\x00\x99junk"), "validation", ""},
-		{"wrong abi import", "mix@1", tmModule(tmOpts{hostModule: "compact_v2"}), "abi-version", "unsupported ABI version 2"},
-		{"wrong abi export", "mix@1", tmModule(tmOpts{exportPrefix: "compact_v7_"}), "abi-version", "unsupported ABI version 7"},
-		{"no abi names", "mix@1", tmModule(tmOpts{hostModule: "wasi_snapshot_preview1", exportPrefix: "x_"}), "abi-version", "not a compact-host strategy"},
-		{"only v2 exports", "mix@1", onlyV2.Bytes(), "abi-version", "unsupported ABI version 2"},
-		{"unknown import module", "mix@1", tmModule(tmOpts{extraImport: [2]string{"env", "syscall"}}), "import-allowlist", `unknown module "env"`},
-		{"unknown host function", "mix@1", tmModule(tmOpts{extraImport: [2]string{"compact_v1", "exec"}}), "import-allowlist", "unknown host function compact_v1.exec"},
-		{"wasi filesystem", "mix@1", tmModule(tmOpts{extraImport: [2]string{"wasi_snapshot_preview1", "path_open"}}), "import-allowlist", "path_open is not allowed"},
-		{"missing export", "mix@1", tmModule(tmOpts{skipExport: "compact_v1_batch"}), "required-exports", "missing export compact_v1_batch"},
-		{"min memory", "mix@1", tmModule(tmOpts{minPages: 300}), "min-memory", "300 pages"},
+		{"garbage", "mix@1.0.0", []byte("\x00asm\x01\x00\x00\x00\x99junk"), "validation", ""},
+		{"wrong abi import", "mix@1.0.0", tmModule(tmOpts{hostModule: "compact_v2"}), "abi-version", "unsupported ABI version 2"},
+		{"wrong abi export", "mix@1.0.0", tmModule(tmOpts{exportPrefix: "compact_v7_"}), "abi-version", "unsupported ABI version 7"},
+		{"no abi names", "mix@1.0.0", tmModule(tmOpts{hostModule: "wasi_snapshot_preview1", exportPrefix: "x_"}), "abi-version", "not a compact-host strategy"},
+		{"only v2 exports", "mix@1.0.0", onlyV2.Bytes(), "abi-version", "unsupported ABI version 2"},
+		{"unknown import module", "mix@1.0.0", tmModule(tmOpts{extraImport: [2]string{"env", "syscall"}}), "import-allowlist", `unknown module "env"`},
+		{"unknown host function", "mix@1.0.0", tmModule(tmOpts{extraImport: [2]string{"compact_v1", "exec"}}), "import-allowlist", "unknown host function compact_v1.exec"},
+		{"wasi filesystem", "mix@1.0.0", tmModule(tmOpts{extraImport: [2]string{"wasi_snapshot_preview1", "path_open"}}), "import-allowlist", "path_open is not allowed"},
+		{"missing export", "mix@1.0.0", tmModule(tmOpts{skipExport: "compact_v1_batch"}), "required-exports", "missing export compact_v1_batch"},
+		{"min memory", "mix@1.0.0", tmModule(tmOpts{minPages: 300}), "min-memory", "300 pages"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

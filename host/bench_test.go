@@ -42,10 +42,10 @@ func BenchmarkBatchCrossing(b *testing.B) {
 	rt := newTestRuntime(b, Config{})
 	src := make([]byte, 256)
 	b.Run("wat", func(b *testing.B) {
-		batchLoop(b, benchInstance(b, rt, "mix@1", tmModule(tmOpts{}), nil), src)
+		batchLoop(b, benchInstance(b, rt, "mix@1.0.0", tmModule(tmOpts{}), nil), src)
 	})
 	b.Run("go", func(b *testing.B) {
-		batchLoop(b, benchInstance(b, rt, "guest@1", goGuest(b), map[string]string{"COMPACT_TEST_MODE": "ok"}), src)
+		batchLoop(b, benchInstance(b, rt, "guest@1.0.0", goGuest(b), map[string]string{"COMPACT_TEST_MODE": "ok"}), src)
 	})
 }
 
@@ -57,7 +57,7 @@ func BenchmarkWriteGuestMemory(b *testing.B) {
 	for i := range src {
 		src[i] = byte(i)
 	}
-	batchLoop(b, benchInstance(b, rt, "mix@1", tmModule(tmOpts{minPages: 80}), nil), src)
+	batchLoop(b, benchInstance(b, rt, "mix@1.0.0", tmModule(tmOpts{minPages: 80}), nil), src)
 }
 
 // BenchmarkInstantiate: admission (compile) plus instantiation of the Go
@@ -74,7 +74,7 @@ func BenchmarkInstantiate(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer rt.Close(ctx)
-		p, err := rt.Admit(ctx, "guest@1", wasm)
+		p, err := rt.Admit(ctx, "guest@1.0.0", wasm)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -104,7 +104,7 @@ func BenchmarkInstantiate(b *testing.B) {
 	})
 	b.Run("instance", func(b *testing.B) {
 		rt := newTestRuntime(b, Config{})
-		p := admit(b, rt, "guest@1", wasm)
+		p := admit(b, rt, "guest@1.0.0", wasm)
 		for b.Loop() {
 			inst, err := rt.NewInstance(ctx, p, InstanceConfig{Grant: 64 << 20})
 			if err != nil {
@@ -132,7 +132,7 @@ func BenchmarkCloseOnContextDone(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			rt := newTestRuntime(b, Config{Uninterruptible: off})
-			batchLoop(b, benchInstance(b, rt, "guest@1", wasm, env), src)
+			batchLoop(b, benchInstance(b, rt, "guest@1.0.0", wasm, env), src)
 		})
 	}
 }

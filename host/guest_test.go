@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/compacthost/compacthost/abi"
 )
 
 var (
@@ -77,7 +79,7 @@ func runGuest(ctx context.Context, rt *Runtime, p *Plugin, mode string, grant ui
 	for k, v := range env {
 		e[k] = v
 	}
-	inst, err := rt.NewInstance(ctx, p, InstanceConfig{Grant: grant, Env: e, Emit: func(kind uint32, data []byte) error {
+	inst, err := rt.NewInstance(ctx, p, InstanceConfig{Grant: grant, Env: e, Emit: func(kind abi.EmitKind, data []byte) error {
 		if len(data) != 8 {
 			return errors.New("want 8 bytes")
 		}

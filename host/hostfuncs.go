@@ -9,24 +9,13 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
-	"github.com/compacthost/compacthost/host/internal/admission"
+	"github.com/compacthost/compacthost/abi"
 )
 
-// Limits applied inside host functions.
+// Rate limit of guest log lines, per instance.
 const (
-	maxLogLine     = 1 << 10 // bytes of one guest log line kept
-	maxFailMessage = 4 << 10 // bytes of a fail message kept
-	logBurst       = 100     // log lines allowed at once
-	logPerSecond   = 50      // refill rate of the log budget
-)
-
-// Status codes shared with guests (ABI v1).
-const (
-	statusOK          = 0
-	statusError       = 1
-	statusOutOfMemory = 2
-	statusBadInput    = 3
-	statusUnsupported = 4
+	logBurst     = 100 // log lines allowed at once
+	logPerSecond = 50  // refill rate of the log budget
 )
 
 // stateKey carries the calling instance's *callState in the ctx passed to
@@ -79,11 +68,11 @@ func (s *callState) view(mod api.Module, fn string, ptr, n uint32) []byte {
 
 func instantiateHostModule(ctx context.Context, wz wazero.Runtime) error {
 	i32 := api.ValueTypeI32
-	b := wz.NewHostModuleBuilder(admission.HostModule)
-	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(hostEmit), []api.ValueType{i32, i32, i32}, []api.ValueType{i32}).Export("emit")
-	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(hostLog), []api.ValueType{i32, i32, i32}, nil).Export("log")
-	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(hostFail), []api.ValueType{i32, i32, i32}, nil).Export("fail")
-	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(hostProbe), []api.ValueType{i32, i32, i32}, []api.ValueType{i32}).Export("probe")
+	b := wz.NewHostModuleBuilder(abi.ModuleName)
+	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(hostEmit), []api.ValueType{i32, i32, i32}, []api.ValueType{i32}).Export(abi.ImportEmit)
+	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(hostLog), []api.ValueType{i32, i32, i32}, nil).Export(abi.ImportLog)
+	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(hostFail), []api.ValueType{i32, i32, i32}, nil).Export(abi.ImportFail)
+	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(hostProbe), []api.ValueType{i32, i32, i32}, []api.ValueType{i32}).Export(abi.ImportProbe)
 	_, err := b.Instantiate(ctx)
 	return err
 }
@@ -94,22 +83,18 @@ func instantiateHostModule(ctx context.Context, wz wazero.Runtime) error {
 func hostEmit(ctx context.Context, mod api.Module, stack []uint64) {
 	s := stateOf(ctx)
 	if s == nil {
-		stack[0] = statusError
+		stack[0] = uint64(abi.StatusError)
 		return
 	}
 	kind, ptr, n := api.DecodeU32(stack[0]), api.DecodeU32(stack[1]), api.DecodeU32(stack[2])
 	data := s.view(mod, "emit", ptr, n)
-	if s.inst.emit == nil {
-		stack[0] = statusOK
-		return
+	if err := s.inst.emit(abi.EmitKind(kind), data); err != nil {
+		s.abiMisuse("emit %s (%d bytes): %v", abi.EmitKind(kind), n, err)
 	}
-	if err := s.inst.emit(kind, data); err != nil {
-		s.abiMisuse("emit kind %d (%d bytes): %v", kind, n, err)
-	}
-	stack[0] = statusOK
+	stack[0] = uint64(abi.StatusOK)
 }
 
-// hostLog: log(level, ptr, len). Lines are truncated to maxLogLine and
+// hostLog: log(level, ptr, len). Lines are truncated to abi.MaxLogMessage and
 // rate-limited per instance; dropped lines are counted and reported once
 // the budget refills.
 func hostLog(ctx context.Context, mod api.Module, stack []uint64) {
@@ -131,26 +116,26 @@ func hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	s.logTokens--
-	if len(data) > maxLogLine {
-		data = data[:maxLogLine]
+	if len(data) > abi.MaxLogMessage {
+		data = data[:abi.MaxLogMessage]
 	}
 	lg := s.inst.log
 	if s.logDrops > 0 {
 		lg.Warn("guest log lines dropped by rate limit", "dropped", s.logDrops)
 		s.logDrops = 0
 	}
-	lg.Log(guestLevel(level), string(data))
+	lg.Log(guestLevel(abi.LogLevel(level)), string(data))
 }
 
-func guestLevel(l uint32) hclog.Level {
+func guestLevel(l abi.LogLevel) hclog.Level {
 	switch l {
-	case 0:
+	case abi.LogTrace:
 		return hclog.Trace
-	case 1:
+	case abi.LogDebug:
 		return hclog.Debug
-	case 2:
+	case abi.LogInfo:
 		return hclog.Info
-	case 3:
+	case abi.LogWarn:
 		return hclog.Warn
 	default:
 		return hclog.Error
@@ -166,8 +151,8 @@ func hostFail(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	ptr, n := api.DecodeU32(stack[1]), api.DecodeU32(stack[2])
 	data := s.view(mod, "fail", ptr, n)
-	if len(data) > maxFailMessage {
-		data = data[:maxFailMessage]
+	if len(data) > abi.MaxFailMessage {
+		data = data[:abi.MaxFailMessage]
 	}
 	s.failMsg, s.failSet = string(data), true
 }
@@ -178,7 +163,7 @@ func hostFail(ctx context.Context, mod api.Module, stack []uint64) {
 func hostProbe(ctx context.Context, mod api.Module, stack []uint64) {
 	s := stateOf(ctx)
 	if s == nil {
-		stack[0] = statusError
+		stack[0] = uint64(abi.StatusError)
 		return
 	}
 	ptr, n, out := api.DecodeU32(stack[0]), api.DecodeU32(stack[1]), api.DecodeU32(stack[2])
@@ -188,11 +173,11 @@ func hostProbe(ctx context.Context, mod api.Module, stack []uint64) {
 	pairs := s.view(mod, "probe", ptr, n)
 	hits := s.view(mod, "probe output", out, (n/8+7)/8)
 	if s.inst.probe == nil {
-		stack[0] = statusUnsupported
+		stack[0] = uint64(abi.StatusUnsupported)
 		return
 	}
 	if err := s.inst.probe(pairs, hits); err != nil {
 		s.abiMisuse("probe: %v", err)
 	}
-	stack[0] = statusOK
+	stack[0] = uint64(abi.StatusOK)
 }

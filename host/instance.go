@@ -2,7 +2,6 @@ package host
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
+	"github.com/compacthost/compacthost/abi"
 	"github.com/compacthost/compacthost/host/internal/admission"
 	"github.com/compacthost/compacthost/mempool"
 )
@@ -30,8 +30,9 @@ type InstanceConfig struct {
 	Deadline time.Time
 	// Emit receives each decisions buffer the guest emits. data is a view of
 	// guest memory valid only during the callback: decode or copy it. An
-	// error fails the task as ABI misuse (malformed decisions).
-	Emit func(kind uint32, data []byte) error
+	// error fails the task as ABI misuse (malformed decisions). Nil decodes
+	// into the instance's Decisions.
+	Emit func(kind abi.EmitKind, data []byte) error
 	// Probe answers the L0 bloom probe: pairs holds (delete index u32,
 	// target index u32) little-endian pairs; set bit i of hits (LSB first)
 	// for a hit of pair i. Nil answers UNSUPPORTED.
@@ -39,17 +40,6 @@ type InstanceConfig struct {
 	// Env adds WASI environment variables. GOMEMLIMIT is always set by the
 	// host to 85% of Grant.
 	Env map[string]string
-}
-
-// Manifest is what a strategy declares about itself (ABI v1 manifest JSON).
-type Manifest struct {
-	ABI       int               `json:"abi"`
-	Name      string            `json:"name"`
-	Version   string            `json:"version"`
-	Handles   []string          `json:"handles"`
-	Fields    []json.RawMessage `json:"fields,omitempty"`
-	MinMemory uint64            `json:"min_memory,omitempty"`
-	BatchRows int               `json:"batch_rows,omitempty"`
 }
 
 // Instance is one running copy of a plugin with its own capped memory. It
@@ -63,10 +53,11 @@ type Instance struct {
 	deadline time.Time
 	out      *headBuffer
 	log      hclog.Logger
-	emit     func(uint32, []byte) error
-	probe    func(pairs, hits []byte) error
-	state    callState
-	manifest Manifest
+	emit      func(abi.EmitKind, []byte) error
+	probe     func(pairs, hits []byte) error
+	state     callState
+	manifest  abi.Manifest
+	decisions abi.Decisions
 
 	fnAlloc, fnBegin, fnDeletes, fnBatch, fnFinish api.Function
 	stack                                          [2]uint64
@@ -96,6 +87,9 @@ func (r *Runtime) NewInstance(ctx context.Context, p *Plugin, cfg InstanceConfig
 	if inst.deadline.IsZero() {
 		inst.deadline = time.Now().Add(r.cfg.TaskTimeout)
 	}
+	if inst.emit == nil {
+		inst.emit = inst.decisions.Add
+	}
 	inst.state.inst = inst
 	mc := wazero.NewModuleConfig().WithName("").WithStartFunctions().
 		WithStdout(inst.out).WithStderr(inst.out).
@@ -114,45 +108,47 @@ func (r *Runtime) NewInstance(ctx context.Context, p *Plugin, cfg InstanceConfig
 	}
 	inst.mod = mod
 	fn := func(name string) api.Function { return mod.ExportedFunction(name) }
-	inst.fnAlloc, inst.fnBegin, inst.fnDeletes = fn("compact_v1_alloc"), fn("compact_v1_begin"), fn("compact_v1_deletes")
-	inst.fnBatch, inst.fnFinish = fn("compact_v1_batch"), fn("compact_v1_finish")
-	if init := fn("_initialize"); init != nil {
-		if _, err := inst.call(ictx, "_initialize", init); err != nil {
+	inst.fnAlloc, inst.fnBegin, inst.fnDeletes = fn(abi.ExportAlloc), fn(abi.ExportBegin), fn(abi.ExportDeletes)
+	inst.fnBatch, inst.fnFinish = fn(abi.ExportBatch), fn(abi.ExportFinish)
+	if init := fn(abi.ExportInitialize); init != nil {
+		if _, err := inst.call(ictx, abi.ExportInitialize, init); err != nil {
 			return nil, err
 		}
 	}
-	if err := inst.readManifest(ictx, fn("compact_v1_manifest")); err != nil {
+	if err := inst.readManifest(ictx, fn(abi.ExportManifest)); err != nil {
 		return nil, err
 	}
 	return inst, nil
 }
 
 // readManifest calls compact_v1_manifest, copies the JSON out once and
-// checks the ABI version, name and minimum memory.
+// checks it (abi.Manifest.Validate), that name and version match the
+// plugin's, and that min_memory fits the grant.
 func (i *Instance) readManifest(ctx context.Context, f api.Function) error {
-	packed, err := i.call(ctx, "compact_v1_manifest", f)
+	packed, err := i.call(ctx, abi.ExportManifest, f)
 	if err != nil {
 		return err
 	}
 	ptr, n := uint32(packed>>32), uint32(packed)
 	b, ok := i.mod.Memory().Read(ptr, n)
 	if !ok {
-		return i.fail("compact_v1_manifest", ErrABIMisuse, fmt.Sprintf("manifest [%d, +%d) is outside guest memory", ptr, n), "", nil)
+		return i.fail(abi.ExportManifest, ErrABIMisuse, fmt.Sprintf("manifest [%d, +%d) is outside guest memory", ptr, n), "", nil)
 	}
 	refuse := func(format string, args ...any) error {
 		err := &AdmissionError{Plugin: i.plugin.id, Rule: admission.RuleManifest, Detail: fmt.Sprintf(format, args...)}
 		i.discard(err)
 		return err
 	}
-	if err := json.Unmarshal(b, &i.manifest); err != nil {
-		return refuse("manifest is not valid JSON: %v", err)
+	m, err := abi.ParseManifest(b)
+	if err != nil {
+		return refuse("%s", strings.TrimPrefix(err.Error(), "abi: "))
 	}
-	m := i.manifest
+	i.manifest = m
 	switch {
-	case m.ABI != 1:
-		return refuse("manifest declares ABI %d; this host speaks version 1", m.ABI)
 	case m.Name != i.plugin.id.Name:
 		return refuse("manifest name %q does not match the plugin name %q", m.Name, i.plugin.id.Name)
+	case m.Version != i.plugin.id.Version:
+		return refuse("manifest version %q does not match the plugin version %q", m.Version, i.plugin.id.Version)
 	case m.MinMemory > i.grant:
 		i.discard(nil)
 		return &AdmissionError{Plugin: i.plugin.id, Rule: admission.RuleMemory,
@@ -162,14 +158,18 @@ func (i *Instance) readManifest(ctx context.Context, f api.Function) error {
 }
 
 // Manifest returns the manifest the guest declared.
-func (i *Instance) Manifest() Manifest { return i.manifest }
+func (i *Instance) Manifest() abi.Manifest { return i.manifest }
+
+// Decisions returns the decisions emitted so far when InstanceConfig.Emit
+// was nil (decoded once from guest memory as they were emitted).
+func (i *Instance) Decisions() *abi.Decisions { return &i.decisions }
 
 // Plugin returns the instance's plugin.
 func (i *Instance) Plugin() *Plugin { return i.plugin }
 
 // Begin sends the task JSON (compact_v1_begin).
 func (i *Instance) Begin(ctx context.Context, task []byte) error {
-	return i.Send(ctx, "compact_v1_begin", uint32(len(task)), func(dst []byte) error {
+	return i.Send(ctx, abi.ExportBegin, uint32(len(task)), func(dst []byte) error {
 		copy(dst, task)
 		return nil
 	})
@@ -178,14 +178,14 @@ func (i *Instance) Begin(ctx context.Context, task []byte) error {
 // Deletes sends one encoded delete batch of size bytes; fill encodes it
 // directly into guest memory (compact_v1_deletes).
 func (i *Instance) Deletes(ctx context.Context, size uint32, fill func(dst []byte) error) error {
-	return i.Send(ctx, "compact_v1_deletes", size, fill)
+	return i.Send(ctx, abi.ExportDeletes, size, fill)
 }
 
 // Batch sends one encoded row batch of size bytes; fill encodes it
 // directly into guest memory (compact_v1_batch). This is the one copy into
 // the guest.
 func (i *Instance) Batch(ctx context.Context, size uint32, fill func(dst []byte) error) error {
-	return i.Send(ctx, "compact_v1_batch", size, fill)
+	return i.Send(ctx, abi.ExportBatch, size, fill)
 }
 
 // Finish ends the input; the guest emits its remaining decisions.
@@ -195,7 +195,7 @@ func (i *Instance) Finish(ctx context.Context) error {
 	}
 	ctx, cancel := i.callContext(ctx)
 	defer cancel()
-	return i.status(ctx, "compact_v1_finish", i.fnFinish)
+	return i.status(ctx, abi.ExportFinish, i.fnFinish)
 }
 
 // Send asks the guest for a size-byte buffer (compact_v1_alloc), lets fill
@@ -207,27 +207,27 @@ func (i *Instance) Send(ctx context.Context, op string, size uint32, fill func(d
 	}
 	var f api.Function
 	switch op {
-	case "compact_v1_begin":
+	case abi.ExportBegin:
 		f = i.fnBegin
-	case "compact_v1_deletes":
+	case abi.ExportDeletes:
 		f = i.fnDeletes
-	case "compact_v1_batch":
+	case abi.ExportBatch:
 		f = i.fnBatch
 	default:
 		return fmt.Errorf("host: Send: %q is not an input export", op)
 	}
 	ctx, cancel := i.callContext(ctx)
 	defer cancel()
-	ptr, err := i.call(ctx, "compact_v1_alloc", i.fnAlloc, uint64(size))
+	ptr, err := i.call(ctx, abi.ExportAlloc, i.fnAlloc, uint64(size))
 	if err != nil {
 		return err
 	}
 	if ptr == 0 && size > 0 {
-		return i.fail("compact_v1_alloc", ErrOutOfMemory, fmt.Sprintf("guest could not allocate %d bytes for %s", size, op), "", nil)
+		return i.fail(abi.ExportAlloc, ErrOutOfMemory, fmt.Sprintf("guest could not allocate %d bytes for %s", size, op), "", nil)
 	}
 	dst, ok := i.mod.Memory().Read(uint32(ptr), size)
 	if !ok {
-		return i.fail("compact_v1_alloc", ErrABIMisuse, fmt.Sprintf("returned buffer [%d, +%d) is outside guest memory of %d bytes", uint32(ptr), size, i.mod.Memory().Size()), "", nil)
+		return i.fail(abi.ExportAlloc, ErrABIMisuse, fmt.Sprintf("returned buffer [%d, +%d) is outside guest memory of %d bytes", uint32(ptr), size, i.mod.Memory().Size()), "", nil)
 	}
 	if err := fill(dst); err != nil {
 		return fmt.Errorf("host: plugin %s: encoding input for %s: %w", i.plugin.id, op, err)
@@ -241,30 +241,19 @@ func (i *Instance) status(ctx context.Context, op string, f api.Function, params
 	if err != nil {
 		return err
 	}
+	status := abi.Status(uint32(st))
 	msg := i.state.failMsg
 	if msg == "" {
-		msg = fmt.Sprintf("status %d without a message", uint32(st))
+		msg = "no message"
 	}
-	switch uint32(st) {
-	case statusOK:
+	switch status {
+	case abi.StatusOK:
 		return nil
-	case statusOutOfMemory:
-		return i.fail(op, ErrOutOfMemory, msg, "", nil)
+	case abi.StatusOutOfMemory:
+		return i.fail(op, ErrOutOfMemory, status.String()+": "+msg, "", nil)
 	default:
-		return i.fail(op, ErrGuestFailed, statusName(uint32(st))+": "+msg, "", nil)
+		return i.fail(op, ErrGuestFailed, status.String()+": "+msg, "", nil)
 	}
-}
-
-func statusName(s uint32) string {
-	switch s {
-	case statusError:
-		return "ERROR"
-	case statusBadInput:
-		return "BAD_INPUT"
-	case statusUnsupported:
-		return "UNSUPPORTED"
-	}
-	return "status " + strconv.FormatUint(uint64(s), 10)
 }
 
 // callContext bounds ctx by the task deadline for interruptible plugins

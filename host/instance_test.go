@@ -3,26 +3,19 @@ package host
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/compacthost/compacthost/abi"
 )
 
 // runTask drives one instance through begin, one batch and finish and
-// returns the decisions emitted.
-func runTask(ctx context.Context, rt *Runtime, p *Plugin, cfg InstanceConfig) ([]uint64, error) {
-	var got []uint64
-	cfg.Emit = func(kind uint32, data []byte) error {
-		if kind != 1 || len(data) != 8 {
-			return errors.New("unexpected decisions record")
-		}
-		got = append(got, binary.LittleEndian.Uint64(data))
-		return nil
-	}
+// returns the decisions emitted (decoded by the instance's collector).
+func runTask(ctx context.Context, rt *Runtime, p *Plugin, cfg InstanceConfig) ([]abi.Run, error) {
 	inst, err := rt.NewInstance(ctx, p, cfg)
 	if err != nil {
 		return nil, err
@@ -42,7 +35,7 @@ func runTask(ctx context.Context, rt *Runtime, p *Plugin, cfg InstanceConfig) ([
 	if err := inst.Finish(ctx); err != nil {
 		return nil, err
 	}
-	return got, nil
+	return inst.Decisions().Runs, nil
 }
 
 func admit(t testing.TB, rt *Runtime, ref string, wasm []byte) *Plugin {
@@ -62,8 +55,8 @@ func TestInstanceHappyPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got[0] != 0x1122334455667788 {
-		t.Fatalf("decisions %x", got)
+	if len(got) != 1 || got[0] != tmRun {
+		t.Fatalf("decisions %+v", got)
 	}
 }
 
@@ -86,12 +79,13 @@ func TestHostileContained(t *testing.T) {
 		{"alloc refuses", tmOpts{allocBody: tmZeroAllocBody}, InstanceConfig{}, ErrOutOfMemory, "could not allocate"},
 		{"trap", tmOpts{batchBody: tmTrapBody}, InstanceConfig{}, ErrTrap, "unreachable"},
 		{"guest error status", tmOpts{batchBody: tmFailBody}, InstanceConfig{}, ErrGuestFailed, "ERROR: boom"},
-		{"malformed decisions", tmOpts{finishBody: tmEmitShortBody}, InstanceConfig{}, ErrABIMisuse, "unexpected decisions record"},
-		{"wrong manifest abi", tmOpts{abi: 2}, InstanceConfig{}, ErrRefused, "manifest declares ABI 2"},
+		{"malformed decisions", tmOpts{finishBody: tmEmitShortBody}, InstanceConfig{}, ErrABIMisuse, "emit runs (4 bytes): abi: runs buffer of 4 bytes is not a multiple of the 16-byte record"},
+		{"wrong manifest abi", tmOpts{abi: 2}, InstanceConfig{}, ErrRefused, "manifest declares abi 2"},
 		{"wrong manifest name", tmOpts{name: "other"}, InstanceConfig{}, ErrRefused, `manifest name "other"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			c.opts.version = "9"
 			p := admit(t, rt, "mix@9", tmModule(c.opts))
 			var wg sync.WaitGroup
 			wg.Add(1)
@@ -117,7 +111,7 @@ func TestHostileContained(t *testing.T) {
 
 func TestTrapCarriesStack(t *testing.T) {
 	rt := newTestRuntime(t, Config{})
-	p := admit(t, rt, "mix@1", tmModule(tmOpts{batchBody: tmTrapBody}))
+	p := admit(t, rt, "mix@1.0.0", tmModule(tmOpts{batchBody: tmTrapBody}))
 	_, err := runTask(context.Background(), rt, p, InstanceConfig{Grant: 1 << 20})
 	var te *TaskError
 	if !errors.As(err, &te) || te.Op != "compact_v1_batch" || !strings.Contains(te.Stack, "wasm stack trace") {
@@ -127,7 +121,7 @@ func TestTrapCarriesStack(t *testing.T) {
 
 func TestInstanceAfterFailureIsClosed(t *testing.T) {
 	rt := newTestRuntime(t, Config{})
-	p := admit(t, rt, "mix@1", tmModule(tmOpts{batchBody: tmTrapBody}))
+	p := admit(t, rt, "mix@1.0.0", tmModule(tmOpts{batchBody: tmTrapBody}))
 	inst, err := rt.NewInstance(context.Background(), p, InstanceConfig{Grant: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +138,7 @@ func TestInstanceAfterFailureIsClosed(t *testing.T) {
 
 func TestGrantBelowMinMemory(t *testing.T) {
 	rt := newTestRuntime(t, Config{})
-	p := admit(t, rt, "mix@1", tmModule(tmOpts{minPages: 20}))
+	p := admit(t, rt, "mix@1.0.0", tmModule(tmOpts{minPages: 20}))
 	_, err := rt.NewInstance(context.Background(), p, InstanceConfig{Grant: 1 << 20})
 	var ae *AdmissionError
 	if !errors.As(err, &ae) || ae.Rule != "min-memory" || !strings.Contains(err.Error(), "exceeds the grant of 1048576") {
@@ -154,7 +148,7 @@ func TestGrantBelowMinMemory(t *testing.T) {
 
 func TestReleasedPluginCannotInstantiate(t *testing.T) {
 	rt := newTestRuntime(t, Config{})
-	p, err := rt.Admit(context.Background(), "mix@1", tmModule(tmOpts{}))
+	p, err := rt.Admit(context.Background(), "mix@1.0.0", tmModule(tmOpts{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +168,7 @@ func TestReleasedPluginCannotInstantiate(t *testing.T) {
 
 func TestConcurrentInstances(t *testing.T) {
 	rt := newTestRuntime(t, Config{})
-	p := admit(t, rt, "mix@1", tmModule(tmOpts{}))
+	p := admit(t, rt, "mix@1.0.0", tmModule(tmOpts{}))
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for range 16 {
@@ -198,9 +192,9 @@ func TestConcurrentInstances(t *testing.T) {
 func TestTrustPinnedRunsUninterruptible(t *testing.T) {
 	wasm := tmModule(tmOpts{})
 	sum := sha256.Sum256(wasm)
-	rt := newTestRuntime(t, Config{TrustPinned: true, Pins: map[string]string{"mix@1": hex.EncodeToString(sum[:])}})
-	pinned := admit(t, rt, "mix@1", wasm)
-	other := admit(t, rt, "mix@2", wasm)
+	rt := newTestRuntime(t, Config{TrustPinned: true, Pins: map[string]string{"mix@1.0.0": hex.EncodeToString(sum[:])}})
+	pinned := admit(t, rt, "mix@1.0.0", wasm)
+	other := admit(t, rt, "mix@1.0.1", tmModule(tmOpts{version: "1.0.1"}))
 	if pinned.Interruptible() || !other.Interruptible() {
 		t.Fatalf("pinned interruptible=%v, unpinned interruptible=%v", pinned.Interruptible(), other.Interruptible())
 	}

@@ -1,8 +1,9 @@
 package host
 
 import (
-	"encoding/binary"
 	"fmt"
+
+	"github.com/compacthost/compacthost/abi"
 
 	wt "github.com/compacthost/compacthost/host/internal/wasmtest"
 )
@@ -10,7 +11,7 @@ import (
 // Layout of the hand-written test modules' memory.
 const (
 	tmManifestAt = 1024  // manifest JSON
-	tmDecisionAt = 2048  // 8 bytes emitted by finish
+	tmDecisionAt = 2048  // the Run record emitted by finish
 	tmFailMsgAt  = 2100  // "boom"
 	tmBufferAt   = 65536 // start of the input buffer returned by alloc
 )
@@ -18,6 +19,7 @@ const (
 // tmOpts varies the hand-written strategy module.
 type tmOpts struct {
 	name         string // manifest name (default "mix")
+	version      string // manifest version (default "1.0.0")
 	abi          int    // manifest abi (default 1)
 	hostModule   string // import module for emit (default compact_v1)
 	exportPrefix string // export prefix (default compact_v1_)
@@ -30,12 +32,17 @@ type tmOpts struct {
 	tag          string // custom section content, to vary the sha256
 }
 
+// tmRun is the one decision the hand-written module emits.
+var tmRun = abi.Run{Segment: 0, FirstRow: 3, Count: 4, Output: 1}
+
 // tmModule assembles a minimal ABI v1 strategy: alloc returns a fixed
-// buffer, begin/deletes/batch accept anything, finish emits one decisions
-// record (kind 1, 8 bytes). Imports: emit (index 0), fail (index 1).
+// buffer, begin/deletes/batch accept anything, finish emits tmRun. Imports: emit (index 0), fail (index 1).
 func tmModule(o tmOpts) []byte {
 	if o.name == "" {
 		o.name = "mix"
+	}
+	if o.version == "" {
+		o.version = "1.0.0"
 	}
 	if o.abi == 0 {
 		o.abi = 1
@@ -56,9 +63,12 @@ func tmModule(o tmOpts) []byte {
 	if o.extraImport[0] != "" {
 		m.Import(o.extraImport[0], o.extraImport[1], nil, nil)
 	}
-	manifest := fmt.Sprintf(`{"abi":%d,"name":%q,"version":"1.0.0","handles":["mix"],"fields":["pk","ts"]}`, o.abi, o.name)
+	manifest := fmt.Sprintf(`{"abi":%d,"name":%q,"version":%q,"handles":["mix"],"fields":["pk","ts"]}`, o.abi, o.name, o.version)
 	m.Memory(o.minPages, -1).Data(tmManifestAt, []byte(manifest))
-	dec := binary.LittleEndian.AppendUint64(nil, 0x1122334455667788)
+	dec := make([]byte, 16)
+	if _, err := abi.PutRuns(dec, []abi.Run{tmRun}); err != nil {
+		panic(err)
+	}
 	m.Data(tmDecisionAt, dec).Data(tmFailMsgAt, []byte("boom"))
 	if o.tag != "" {
 		m.Custom("test-tag", []byte(o.tag))
@@ -70,7 +80,7 @@ func tmModule(o tmOpts) []byte {
 		o.batchBody = wt.I32Const(0)
 	}
 	if o.finishBody == nil {
-		o.finishBody = wt.Seq(wt.I32Const(1), wt.I32Const(tmDecisionAt), wt.I32Const(8), wt.Call(emit))
+		o.finishBody = wt.Seq(wt.I32Const(1), wt.I32Const(tmDecisionAt), wt.I32Const(16), wt.Call(emit))
 	}
 	status2 := wt.Func{Params: []byte{i32, i32}, Results: []byte{i32}, Body: wt.I32Const(0)}
 	funcs := []struct {
@@ -112,7 +122,7 @@ var (
 	tmZeroAllocBody = wt.I32Const(0)
 	// fail("boom") then status ERROR
 	tmFailBody = wt.Seq(wt.I32Const(1), wt.I32Const(tmFailMsgAt), wt.I32Const(4), wt.Call(1), wt.I32Const(1))
-	// emit a 4-byte decisions record the host's decoder rejects
+	// emit a 4-byte runs record the decoder rejects
 	tmEmitShortBody = wt.Seq(wt.I32Const(1), wt.I32Const(tmDecisionAt), wt.I32Const(4), wt.Call(0))
 	// trap directly
 	tmTrapBody = []byte{wt.OpUnreachable}

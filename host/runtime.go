@@ -16,6 +16,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
+	"github.com/compacthost/compacthost/abi"
 	"github.com/compacthost/compacthost/host/internal/admission"
 	"github.com/compacthost/compacthost/host/internal/wasmtest"
 )
@@ -156,7 +157,7 @@ func start(ctx context.Context, rc wazero.RuntimeConfig) (wz wazero.Runtime, err
 	}
 	if err := instantiateHostModule(ctx, wz); err != nil {
 		wz.Close(ctx)
-		return nil, fmt.Errorf("host: %s host module: %w", admission.HostModule, err)
+		return nil, fmt.Errorf("host: %s host module: %w", abi.ModuleName, err)
 	}
 	return wz, nil
 }

@@ -8,11 +8,12 @@ package admission
 import (
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/compacthost/compacthost/abi"
 )
 
 // Rule names, stable strings that appear in refusal messages and that
@@ -36,14 +37,6 @@ type Violation struct {
 
 func (v *Violation) Error() string { return v.Rule + ": " + v.Detail }
 
-// ABI names (version 1). The module proves its version through these names.
-const (
-	HostModule   = "compact_v1"
-	ExportPrefix = "compact_v1_"
-	WASIModule   = "wasi_snapshot_preview1"
-	abiStem      = "compact_v"
-)
-
 const i32, i64 = api.ValueTypeI32, api.ValueTypeI64
 
 type sig struct{ params, results []api.ValueType }
@@ -51,37 +44,36 @@ type sig struct{ params, results []api.ValueType }
 // HostImports are the functions of the compact_v1 host module and their
 // signatures.
 var HostImports = map[string]sig{
-	"emit":  {[]api.ValueType{i32, i32, i32}, []api.ValueType{i32}},
-	"log":   {[]api.ValueType{i32, i32, i32}, nil},
-	"fail":  {[]api.ValueType{i32, i32, i32}, nil},
-	"probe": {[]api.ValueType{i32, i32, i32}, []api.ValueType{i32}},
+	abi.ImportEmit:  {[]api.ValueType{i32, i32, i32}, []api.ValueType{i32}},
+	abi.ImportLog:   {[]api.ValueType{i32, i32, i32}, nil},
+	abi.ImportFail:  {[]api.ValueType{i32, i32, i32}, nil},
+	abi.ImportProbe: {[]api.ValueType{i32, i32, i32}, []api.ValueType{i32}},
 }
 
 // RequiredExports are the guest exports every v1 strategy must have.
 var RequiredExports = map[string]sig{
-	"compact_v1_alloc":    {[]api.ValueType{i32}, []api.ValueType{i32}},
-	"compact_v1_manifest": {nil, []api.ValueType{i64}},
-	"compact_v1_begin":    {[]api.ValueType{i32, i32}, []api.ValueType{i32}},
-	"compact_v1_deletes":  {[]api.ValueType{i32, i32}, []api.ValueType{i32}},
-	"compact_v1_batch":    {[]api.ValueType{i32, i32}, []api.ValueType{i32}},
-	"compact_v1_finish":   {nil, []api.ValueType{i32}},
+	abi.ExportAlloc:    {[]api.ValueType{i32}, []api.ValueType{i32}},
+	abi.ExportManifest: {nil, []api.ValueType{i64}},
+	abi.ExportBegin:    {[]api.ValueType{i32, i32}, []api.ValueType{i32}},
+	abi.ExportDeletes:  {[]api.ValueType{i32, i32}, []api.ValueType{i32}},
+	abi.ExportBatch:    {[]api.ValueType{i32, i32}, []api.ValueType{i32}},
+	abi.ExportFinish:   {nil, []api.ValueType{i32}},
 }
 
-// WASIAllowed lists the wasi_snapshot_preview1 functions a Go 1.26
+// WASIAllowed is abi.AllowedWASIImports as a set. An actual Go 1.26
 // reactor (GOOS=wasip1 GOARCH=wasm -buildmode=c-shared, importing os and
-// fmt) imports, read from an actual build. Filesystem (path_*, fd_read,
-// fd_seek...) and socket (sock_*) functions are absent on purpose; the
-// fd_prestat_* pair is how the Go runtime discovers preopens, and there are
-// none.
-var WASIAllowed = map[string]bool{
-	"args_get": true, "args_sizes_get": true,
-	"environ_get": true, "environ_sizes_get": true,
-	"clock_time_get": true, "poll_oneoff": true, "sched_yield": true,
-	"random_get": true, "proc_exit": true,
-	"fd_write": true, "fd_close": true,
-	"fd_fdstat_get": true, "fd_fdstat_set_flags": true,
-	"fd_prestat_get": true, "fd_prestat_dir_name": true,
-}
+// fmt) imports exactly: args_get, args_sizes_get, environ_get,
+// environ_sizes_get, clock_time_get, poll_oneoff, sched_yield, random_get,
+// proc_exit, fd_write, fd_close, fd_fdstat_get, fd_fdstat_set_flags,
+// fd_prestat_get, fd_prestat_dir_name; the ABI adds clock_res_get and
+// fd_read. Nothing that opens files (path_*) or sockets (sock_*).
+var WASIAllowed = func() map[string]bool {
+	m := make(map[string]bool, len(abi.AllowedWASIImports))
+	for _, n := range abi.AllowedWASIImports {
+		m[n] = true
+	}
+	return m
+}()
 
 // Module describes what admission reads from a compiled module.
 type Module interface {
@@ -127,12 +119,12 @@ func checkVersion(m Module) *Violation {
 	sort.Strings(names)
 	proved := false
 	for _, n := range names {
-		ver, ok := abiVersion(n)
+		ver, ok := abi.ParseVersionedName(n)
 		if !ok {
 			continue
 		}
-		if ver != "1" {
-			return &Violation{RuleABIVersion, fmt.Sprintf("unsupported ABI version %s (name %q); this host speaks version 1", ver, n)}
+		if ver != abi.Version {
+			return &Violation{RuleABIVersion, fmt.Sprintf("unsupported ABI version %d (name %q); this host speaks version %d", ver, n, abi.Version)}
 		}
 		proved = true
 	}
@@ -142,22 +134,6 @@ func checkVersion(m Module) *Violation {
 	return nil
 }
 
-// abiVersion extracts N from "compact_vN" or "compact_vN_...".
-func abiVersion(name string) (string, bool) {
-	rest, ok := strings.CutPrefix(name, abiStem)
-	if !ok {
-		return "", false
-	}
-	ver, _, _ := strings.Cut(rest, "_")
-	if ver == "" {
-		return "", false
-	}
-	if _, err := strconv.ParseUint(ver, 10, 32); err != nil {
-		return "", false
-	}
-	return ver, true
-}
-
 func checkImports(m Module) *Violation {
 	if len(m.ImportedMemories()) > 0 {
 		return &Violation{RuleImports, "module imports a memory; strategies must define and export their own"}
@@ -165,7 +141,7 @@ func checkImports(m Module) *Violation {
 	for _, f := range m.ImportedFunctions() {
 		mod, name, _ := f.Import()
 		switch mod {
-		case HostModule:
+		case abi.ModuleName:
 			want, ok := HostImports[name]
 			if !ok {
 				return &Violation{RuleImports, fmt.Sprintf("unknown host function %s.%s", mod, name)}
@@ -173,12 +149,12 @@ func checkImports(m Module) *Violation {
 			if !sameSig(f, want) {
 				return &Violation{RuleImports, fmt.Sprintf("%s.%s has signature %s, want %s", mod, name, sigOf(f), want)}
 			}
-		case WASIModule:
+		case abi.WASIModule:
 			if !WASIAllowed[name] {
 				return &Violation{RuleImports, fmt.Sprintf("WASI function %s.%s is not allowed (no filesystem, sockets or other host access)", mod, name)}
 			}
 		default:
-			return &Violation{RuleImports, fmt.Sprintf("import %s.%s from unknown module %q (allowed: %s, %s)", mod, name, mod, HostModule, WASIModule)}
+			return &Violation{RuleImports, fmt.Sprintf("import %s.%s from unknown module %q (allowed: %s, %s)", mod, name, mod, abi.ModuleName, abi.WASIModule)}
 		}
 	}
 	return nil
