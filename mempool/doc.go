@@ -33,10 +33,15 @@
 // against every waiter it overtook. Once a waiter has been bypassed
 // MaxBypass times ([DefaultMaxBypass] = 8, see [WithMaxBypass]), the queue is
 // closed behind it: nothing that arrives or waits after it is granted until
-// it is served. Since no new lease is granted while it waits, the memory held
-// by running leases can only drain, so a request that fits the total is
-// served after at most MaxBypass overtakes plus the time the leases that
-// existed then take to finish. MaxBypass 0 makes the pool strictly FIFO.
+// it is served. From then on no new lease is granted (running leases may
+// still grow, which is how a task retries after running out of memory), so
+// once the leases that existed at that point have been returned the waiter
+// fits, provided it fits the total. A request therefore waits for at most
+// MaxBypass overtakes plus the lifetime of the leases granted before the
+// queue closed; it cannot be starved by a stream of small requests.
+// MaxBypass 0 makes the pool strictly FIFO. Since growth waiters queue ahead
+// of all PreFetch waiters, a granted growth counts as a bypass only for the
+// growth waiters it overtook; a granted PreFetch counts for both kinds.
 //
 // # Observability
 //

@@ -567,3 +567,32 @@ func TestSubscribeReportsChanges(t *testing.T) {
 	}
 	mustTry(t, p, "plan", 5) // no subscriber: must not block
 }
+
+func TestGrowthWaiterNotStarvedByPreFetch(t *testing.T) {
+	p := newPool(t, 100, WithMaxBypass(2))
+	l := mustTry(t, p, "running", 40)
+	hold1 := mustTry(t, p, "hold", 30)
+	hold2 := mustTry(t, p, "hold", 30)
+	grown := make(chan error, 1)
+	go func() { grown <- l.Grow(context.Background(), 50) }()
+	waitWaiters(t, p, 1)
+	mustReturn(t, p, hold1) // 30 free < 50: the growth waits
+	a := mustTry(t, p, "small", 10)
+	b := mustTry(t, p, "small", 10)
+	if _, err := p.TryPreFetch("small", 10); !errors.Is(err, ErrWouldBlock) {
+		t.Fatalf("third PreFetch passed a growth bypassed twice: %v", err)
+	}
+	mustReturn(t, p, a)
+	mustReturn(t, p, b)
+	if !waiting(p, 1) {
+		t.Fatal("growth granted with 30 free")
+	}
+	mustReturn(t, p, hold2)
+	if err := <-grown; err != nil {
+		t.Fatal(err)
+	}
+	if l.Size() != 90 {
+		t.Fatalf("lease size = %d, want 90", l.Size())
+	}
+	checkUsed(t, p, 90)
+}
