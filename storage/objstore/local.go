@@ -35,7 +35,9 @@ const tmpPrefix = ".objstore-tmp-"
 //     disappears with its last object. Put retries if a concurrent Delete
 //     prunes the directory it is about to write into.
 //   - Only regular files are objects: directories, symlinks and temporary
-//     files are invisible to Get, Stat and List.
+//     files are invisible to Get, Stat and List. Temporary files left by a
+//     crashed process stay invisible but are not cleaned up automatically;
+//     they are named ".objstore-tmp-*".
 type Local struct {
 	dir  string // absolute path of the root directory
 	root *os.Root
@@ -93,6 +95,14 @@ func (l *Local) openFile(ctx context.Context, key string) (*os.File, int64, erro
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
+	}
+	// A symlink is not an object (as in Stat and List). os.Root already
+	// keeps any link inside the root; this check only keeps the three
+	// operations consistent.
+	if st, err := l.root.Lstat(key); err != nil {
+		return nil, 0, mapErr(err)
+	} else if !st.Mode().IsRegular() {
+		return nil, 0, ErrNotExist
 	}
 	f, err := l.root.Open(key)
 	if err != nil {

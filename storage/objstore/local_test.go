@@ -36,6 +36,20 @@ func TestLocalSymlinkEscape(t *testing.T) {
 	if objs, err := s.List(ctx, ""); err != nil || len(objs) != 0 {
 		t.Fatalf("List shows %v, %v; want nothing (symlinks are not objects)", objs, err)
 	}
+	// A symlink to an object inside the root is not an object either, for
+	// every operation alike.
+	put(t, s, "real", []byte("x"))
+	if err := os.Symlink("real", filepath.Join(s.Dir(), "alias")); err != nil {
+		t.Fatal(err)
+	}
+	_, errGet := s.Get(ctx, "alias")
+	_, errStat := s.Stat(ctx, "alias")
+	_, errRA := objstore.NewReaderAt(ctx, s, "alias")
+	for _, err := range []error{errGet, errStat, errRA} {
+		if !errors.Is(err, objstore.ErrNotExist) {
+			t.Errorf("symlink alias: err %v, want ErrNotExist", err)
+		}
+	}
 }
 
 func TestLocalFailedPutLeavesNoTemp(t *testing.T) {
