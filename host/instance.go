@@ -46,13 +46,13 @@ type InstanceConfig struct {
 // is single-threaded: call its methods from one goroutine at a time. After
 // any failure the instance is closed; further calls return ErrClosed.
 type Instance struct {
-	plugin   *Plugin
-	mod      api.Module
-	alloc    *mempool.MemoryAllocator
-	grant    uint64
-	deadline time.Time
-	out      *headBuffer
-	log      hclog.Logger
+	plugin    *Plugin
+	mod       api.Module
+	alloc     *mempool.MemoryAllocator
+	grant     uint64
+	deadline  time.Time
+	out       *headBuffer
+	log       hclog.Logger
 	emit      func(abi.EmitKind, []byte) error
 	probe     func(pairs, hits []byte) error
 	state     callState
