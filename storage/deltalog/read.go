@@ -80,7 +80,7 @@ func decode(bf *binlog.File, r io.ReaderAt) (d *Deletes, f Format, err error) {
 	}
 	defer rr.Release()
 	d = &Deletes{}
-	rows := int(min(max(pf.NumRows(), 0), 1<<24)) // capacity hint, bounded against lying metadata
+	rows := int(min(max(pf.NumRows(), 0), 1<<20)) // capacity hint, bounded against lying metadata
 	d.Timestamps = make([]uint64, 0, rows)
 	var batch func(arrow.RecordBatch) error
 	if f == FormatMultiField {
