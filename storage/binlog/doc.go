@@ -9,3 +9,11 @@
 //
 // All integers are little-endian; see milvus-formats.md §9.2-9.5.
 package binlog
+
+import "github.com/compacthost/compacthost/storage/binlog/internal/safezstd"
+
+func init() {
+	// Bound ZSTD page decoding for every Parquet reader in the process
+	// (encoding is unchanged); see internal/safezstd.
+	safezstd.Register()
+}
