@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 )
 
@@ -257,5 +258,39 @@ func TestEncodeInsertRejects(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("err %v, want %q", err, c.want)
 		}
+	}
+}
+
+// The legacy payload writer names its column "val" and declares it with the
+// field's own nullability; readers take column 0 whatever its name.
+func TestInsertReaderLegacyValColumn(t *testing.T) {
+	f := testField(101, schemapb.DataType_VarChar, 0, false)
+	col := makeColumn(t, f, 10, false)
+	defer col.Release()
+	sc := arrow.NewSchema([]arrow.Field{{Name: "val", Type: arrow.BinaryTypes.String, Nullable: false}}, nil)
+	var pq bytes.Buffer
+	fw, err := pqarrow.NewFileWriter(sc, &pq, parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd)), pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := array.NewRecordBatch(sc, []arrow.Array{col}, 10)
+	if err := fw.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	if err := fw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d := baseDesc
+	d.FieldID, d.PayloadType, d.StartTimestamp, d.EndTimestamp = 101, schemapb.DataType_VarChar, 5, 9
+	d.SetOriginalSize(100)
+	var buf bytes.Buffer
+	if _, err := WriteFile(&buf, d, Event{Type: InsertEvent, StartTimestamp: 5, EndTimestamp: 9}, pq.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	got, ir, _ := readAll(t, "legacy", buf.Bytes(), f, 0)
+	defer got.Release()
+	if !array.Equal(col, got) || ir.Descriptor().Nullable() {
+		t.Fatalf("legacy read: %v nullable=%v", got, ir.Descriptor().Nullable())
 	}
 }
