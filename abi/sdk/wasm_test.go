@@ -86,9 +86,17 @@ type guest struct {
 func newGuest(t testing.TB) *guest {
 	t.Helper()
 	ctx := context.Background()
-	g := &guest{t: t, ctx: ctx, rt: wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCompilationCache(cache))}
-	t.Cleanup(func() { g.rt.Close(ctx) })
-	wasi_snapshot_preview1.MustInstantiate(ctx, g.rt)
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCompilationCache(cache))
+	t.Cleanup(func() { rt.Close(ctx) })
+	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
+	return newGuestIn(t, rt)
+}
+
+// newGuestIn instantiates evenpk.wasm in rt, which already has WASI.
+func newGuestIn(t testing.TB, rt wazero.Runtime) *guest {
+	t.Helper()
+	ctx := context.Background()
+	g := &guest{t: t, ctx: ctx, rt: rt}
 	i32 := api.ValueTypeI32
 	read := func(m api.Module, ptr, n uint64) []byte {
 		b, ok := m.Memory().Read(uint32(ptr), uint32(n))
@@ -188,7 +196,9 @@ func TestWasmEvenPKEndToEnd(t *testing.T) {
 	if !reflect.DeepEqual(g.coll.Runs, wantRuns) || !reflect.DeepEqual(g.coll.Counters, wantCounters) {
 		t.Fatalf("runs %+v counters %+v", g.coll.Runs, g.coll.Counters)
 	}
-	if strings.Join(g.logs, "|") != "evenpk: plan 7, 2 segments|evenpk: done, 2 outputs" {
+	t.Logf("guest log: %q", g.logs)
+	if len(g.logs) != 3 || !strings.HasPrefix(g.logs[0], "sdk: memory grant 67108864 bytes") ||
+		strings.Join(g.logs[1:], "|") != "evenpk: plan 7, 2 segments|evenpk: done, 2 outputs" {
 		t.Fatalf("logs %q", g.logs)
 	}
 	// The same instance serves a second task.
@@ -247,3 +257,29 @@ func TestWasmFailures(t *testing.T) {
 
 // HeaderRowsOffset is where the row count sits in a batch header (ABI.md).
 const HeaderRowsOffset = 12
+
+// TestWasmAllocUnderCap: with linear memory capped at the 64 MiB grant, the
+// SDK hands out a 48 MiB input buffer and refuses a 62 MiB one with
+// OUT_OF_MEMORY and a message instead of letting the Go runtime abort.
+func TestWasmAllocUnderCap(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		size uint64
+		ok   bool
+	}{{48 << 20, true}, {62 << 20, false}} {
+		rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCompilationCache(cache).WithMemoryLimitPages(1024))
+		wasi_snapshot_preview1.MustInstantiate(ctx, rt)
+		g := newGuestIn(t, rt)
+		if st := g.send(abi.ExportBegin, newFixture(t, 1).task); st != abi.StatusOK {
+			t.Fatalf("begin: %s %q", st, g.failed)
+		}
+		ptr := g.call(abi.ExportAlloc, c.size)
+		if got := ptr != 0; got != c.ok {
+			t.Errorf("alloc(%d MiB) = %d, fail message %q", c.size>>20, ptr, g.failed)
+		}
+		if !c.ok && !strings.Contains(g.failed, "more bytes would not fit") {
+			t.Errorf("alloc(%d MiB): fail message %q", c.size>>20, g.failed)
+		}
+		rt.Close(ctx)
+	}
+}

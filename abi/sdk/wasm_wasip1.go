@@ -189,6 +189,7 @@ func applyGrant(g uint64) error {
 	}
 	grant = g
 	debug.SetMemoryLimit(int64(g - reserve))
+	sendLog(abi.LogDebug, fmt.Sprintf("sdk: memory grant %d bytes, static data below %d, Go memory limit %d", g, staticEnd, g-reserve))
 	return nil
 }
 
