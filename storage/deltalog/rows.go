@@ -24,9 +24,28 @@ type rowParser struct {
 	d    *Deletes
 	row  int
 	hint int // expected rows, to size the pk slice once the pk type is known
+	// VarChar pks of the current batch are gathered in arena and turned into
+	// one string at the end of the batch, instead of one allocation per pk.
+	arena []byte
+	spans []span
+}
+
+type span struct{ idx, lo, hi int }
+
+// flush gives the VarChar pks of the batch their final strings.
+func (p *rowParser) flush() {
+	if len(p.spans) == 0 {
+		return
+	}
+	all := string(p.arena)
+	for _, sp := range p.spans {
+		p.d.StrPKs[sp.idx] = all[sp.lo:sp.hi]
+	}
+	p.arena, p.spans = p.arena[:0], p.spans[:0]
 }
 
 func (p *rowParser) batch(col arrow.Array) error {
+	defer p.flush()
 	switch c := col.(type) {
 	case *array.String:
 		for i := 0; i < c.Len(); i++ {
@@ -80,7 +99,10 @@ func (p *rowParser) append(e entry, s string) error {
 		}
 	}
 	if e.pkType == schemapb.DataType_VarChar {
-		err = p.d.AppendVarChar(strings.Clone(e.str), e.ts)
+		if err = p.d.AppendVarChar("", e.ts); err == nil {
+			p.spans = append(p.spans, span{p.d.Len() - 1, len(p.arena), len(p.arena) + len(e.str)})
+			p.arena = append(p.arena, e.str...)
+		}
 	} else {
 		err = p.d.AppendInt64(e.int, e.ts)
 	}
