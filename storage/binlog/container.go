@@ -78,15 +78,21 @@ type Descriptor struct {
 	Extras map[string]any
 }
 
-// OriginalSize returns the "original_size" extra (uncompressed payload bytes).
-// It fails when the key is missing or not a decimal string.
+// OriginalSize returns the "original_size" extra (uncompressed payload
+// bytes). Milvus writes it as a decimal JSON string; a JSON integer is also
+// accepted when reading. It fails when the key is missing or malformed.
 func (d Descriptor) OriginalSize() (int64, error) {
 	v, ok := d.Extras[ExtraOriginalSize]
 	if !ok {
 		return 0, fmt.Errorf("descriptor extras have no %q", ExtraOriginalSize)
 	}
-	s, ok := v.(string)
-	if !ok {
+	var s string
+	switch v := v.(type) {
+	case string:
+		s = v
+	case json.Number:
+		s = v.String()
+	default:
 		return 0, fmt.Errorf("descriptor extra %q is %T, want a JSON string", ExtraOriginalSize, v)
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
@@ -136,8 +142,13 @@ type File struct {
 // validateExtras checks the rules Milvus' writer enforces and returns the
 // serialized extras (encoding/json sorts map keys, like Milvus' sonic ConfigStd).
 func validateExtras(extras map[string]any) ([]byte, error) {
-	if _, err := (Descriptor{Extras: extras}).OriginalSize(); err != nil {
-		return nil, err
+	if s, ok := extras[ExtraOriginalSize].(string); !ok {
+		if _, present := extras[ExtraOriginalSize]; !present {
+			return nil, fmt.Errorf("descriptor extras have no %q (Milvus requires it)", ExtraOriginalSize)
+		}
+		return nil, fmt.Errorf("descriptor extra %q is %T, want a JSON string", ExtraOriginalSize, extras[ExtraOriginalSize])
+	} else if _, err := strconv.ParseInt(s, 10, 64); err != nil {
+		return nil, fmt.Errorf("descriptor extra %q = %q is not a decimal integer", ExtraOriginalSize, s)
 	}
 	if v, ok := extras[ExtraNullable]; ok {
 		if _, ok := v.(bool); !ok {

@@ -157,6 +157,21 @@ func TestContainerMultipleEventsAndVersion(t *testing.T) {
 	}
 }
 
+func TestOriginalSizeLenientRead(t *testing.T) {
+	b := writeTestFile(t, nil)
+	b = bytes.Replace(b, []byte(`"original_size":"4096"`), []byte(`"original_size":  4096`), 1)
+	f, err := ReadFile("k", bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.Descriptor.OriginalSize(); err != nil || n != 4096 {
+		t.Fatalf("OriginalSize %d, %v", n, err)
+	}
+	if _, err := (Descriptor{Extras: map[string]any{ExtraOriginalSize: true}}).OriginalSize(); err == nil {
+		t.Fatal("bool original_size accepted")
+	}
+}
+
 func TestWriteFileRejects(t *testing.T) {
 	good := Event{Type: InsertEvent, StartTimestamp: 1, EndTimestamp: 1}
 	cases := []struct {
@@ -167,6 +182,7 @@ func TestWriteFileRejects(t *testing.T) {
 	}{
 		{"no original size", Descriptor{}, good, "original_size"},
 		{"numeric original size", Descriptor{Extras: map[string]any{ExtraOriginalSize: 12}}, good, "want a JSON string"},
+		{"non-decimal original size", Descriptor{Extras: map[string]any{ExtraOriginalSize: "1e3"}}, good, "not a decimal integer"},
 		{"bad nullable", Descriptor{Extras: map[string]any{ExtraOriginalSize: "1", ExtraNullable: "yes"}}, good, "want bool"},
 		{"descriptor type", testDescriptor(), Event{Type: DescriptorEvent, StartTimestamp: 1, EndTimestamp: 1}, "not a data event"},
 		{"zero ts", testDescriptor(), Event{Type: InsertEvent}, "non-zero"},

@@ -3,6 +3,7 @@ package binlog
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -292,5 +293,47 @@ func TestInsertReaderLegacyValColumn(t *testing.T) {
 	defer got.Release()
 	if !array.Equal(col, got) || ir.Descriptor().Nullable() {
 		t.Fatalf("legacy read: %v nullable=%v", got, ir.Descriptor().Nullable())
+	}
+}
+
+// Readers share the process-wide ZSTD codec; concurrent use must be safe.
+func TestInsertReadersConcurrent(t *testing.T) {
+	f := testField(101, schemapb.DataType_FloatVector, 16, true)
+	col := makeColumn(t, f, 3000, true)
+	defer col.Release()
+	b, _ := encode(t, f, col, WriterOptions{MaxRowGroupRows: 500})
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			ir, err := NewInsertReader("k", bytes.NewReader(b), int64(len(b)), f, 300)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer ir.Close()
+			n := 0
+			for {
+				c, err := ir.Next()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				n += c.Len()
+				c.Release()
+			}
+			if n != 3000 {
+				errs <- fmt.Errorf("read %d rows", n)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
