@@ -44,7 +44,8 @@ func FuzzDecode(f *testing.F) {
 			}
 			s.MayContainInt64(1)
 			s.MayContainVarChar("a")
-			if _, err := Encode(s); err != nil {
+			unencodable := s.PKType == schemapb.DataType_VarChar && !s.HasRange
+			if _, err := Encode(s); err != nil && !unencodable {
 				t.Fatalf("decoded stats do not re-encode: %v", err)
 			}
 		}

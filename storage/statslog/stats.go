@@ -7,8 +7,8 @@
 // object. Writers here produce what Milvus 2.4+ writes: a blocked bloom filter
 // (github.com/greatroar/blobloom as forked by milvus-io, XXH3-64 seed 0 of the pk
 // bytes, sized by blobloom.Optimize at FPR 0.001). Readers also accept the legacy
-// bits-and-blooms BasicBF and, like Milvus, fall back to an always-true filter when
-// a filter body is unusable.
+// bits-and-blooms BasicBF, the binary "mpkstats" format of newer Milvus, and,
+// like Milvus, fall back to an always-true filter when a filter body is unusable.
 //
 // Primary keys are Int64 or VarChar (schemapb.DataType 5 or 21). An Int64 pk is
 // hashed as its 8-byte little-endian two's-complement encoding, a VarChar pk as its
@@ -47,7 +47,8 @@ type Stats struct {
 	PKType schemapb.DataType
 	// Min and Max bound the segment's pks (inclusive) when HasRange is set. A
 	// decoded object without bounds has no range; lookups then rely on the filter
-	// alone. An Int64 Stats without range is encoded as the full int64 range.
+	// alone. An Int64 Stats without range is encoded as the full int64 range; a
+	// VarChar one cannot be encoded (Milvus would read its bounds as "").
 	Min, Max PK
 	HasRange bool
 	// Filter is the bloom filter; never nil in decoded or built stats.
@@ -141,9 +142,12 @@ func toWire(s *Stats) (*wireStats, error) {
 		}
 		w.Max, w.Min, w.MaxPk, w.MinPk = hi, lo, hi, lo
 	case schemapb.DataType_VarChar:
-		if s.HasRange {
-			w.MaxPk, w.MinPk = s.Max.Str, s.Min.Str
+		// Milvus reads absent VarChar bounds as "", which would hide every pk
+		// but "" from its L0 hit rule; there is no way to write "unbounded".
+		if !s.HasRange {
+			return nil, fmt.Errorf("field %d: VarChar stats without a pk range (no pk added?)", s.FieldID)
 		}
+		w.MaxPk, w.MinPk = s.Max.Str, s.Min.Str
 	default:
 		return nil, fmt.Errorf("field %d: pk type %v is neither Int64 nor VarChar", s.FieldID, s.PKType)
 	}

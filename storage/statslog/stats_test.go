@@ -330,6 +330,12 @@ func TestBuilderMisuse(t *testing.T) {
 	if _, err := Encode(&Stats{PKType: schemapb.DataType_Int64}); err == nil {
 		t.Error("nil filter encoded")
 	}
+	vb, _ := NewBuilder(9, schemapb.DataType_VarChar, 1)
+	if s, _ := vb.Finish(); s != nil {
+		if _, err := Encode(s); err == nil || !strings.Contains(err.Error(), "VarChar stats without a pk range") {
+			t.Errorf("empty VarChar stats: %v", err)
+		}
+	}
 	if _, err := EncodeList([]*Stats{nil}); err == nil || !strings.Contains(err.Error(), "stats[0]") {
 		t.Errorf("nil list entry: %v", err)
 	}
