@@ -88,7 +88,7 @@ func (m *Manifest) Validate() error {
 	return nil
 }
 
-// Handles reports whether the manifest lists the compaction type t.
+// HandlesType reports whether the manifest lists the compaction type t.
 func (m *Manifest) HandlesType(t string) bool {
 	for _, h := range m.Handles {
 		if h == t {

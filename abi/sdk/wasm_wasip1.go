@@ -71,9 +71,18 @@ var (
 	inbuf     []uint64 // the input buffer handed out by compact_v1_alloc (8-aligned)
 	grant     uint64   // memory_grant of the current task, 0 before the first begin
 	// staticEnd approximates where the Go heap starts in linear memory: the
-	// data and BSS segments (and the first stack) lie below it.
-	staticEnd = uint64(uintptr(unsafe.Pointer(new([16]byte))))
+	// data and BSS segments lie below it.
+	staticEnd = heapStart()
+	heapSink  *[16]byte
 )
+
+// heapStart returns the address of a fresh heap object (stored in a global
+// so that it cannot live on the stack); on wasm the heap grows upward from
+// the end of the static data.
+func heapStart() uint64 {
+	heapSink = new([16]byte)
+	return uint64(uintptr(unsafe.Pointer(heapSink)))
+}
 
 func getRunner() (*runner, *abi.Error) {
 	if theRunner != nil || initErr != nil {
