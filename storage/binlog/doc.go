@@ -8,6 +8,15 @@
 // Deltalogs (storage/deltalog) build on the container layer.
 //
 // All integers are little-endian; see milvus-formats.md §9.2-9.5.
+//
+// Untrusted input: every reader error names the object key; the Parquet
+// library's panics are recovered into errors, column chunks must lie inside
+// the payload, and ZSTD pages may not decode past the size their header
+// announces (internal/safezstd, installed for the whole process at init).
+// Fuzz with a short minimization time, or new-coverage inputs of the Parquet
+// decoder stall the fuzzer for 60 s each:
+//
+//	go test ./storage/binlog -run XXX -fuzz FuzzInsertReader -fuzztime 30s -fuzzminimizetime 2s
 package binlog
 
 import "github.com/compacthost/compacthost/storage/binlog/internal/safezstd"

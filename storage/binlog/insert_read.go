@@ -20,7 +20,8 @@ const DefaultBatchRows = 1024
 // InsertReader streams the column of one insert binlog in Arrow batches.
 // Only the first data event is read, as Milvus' C++ loader and compaction
 // reader do. Memory is bounded by one Parquet column chunk (one row group of
-// the single column) plus one batch, not by the file.
+// the single column) plus one batch, not by the file. An InsertReader is not
+// safe for concurrent use; separate readers are.
 type InsertReader struct {
 	key   string
 	field *schemapb.FieldSchema
