@@ -38,6 +38,8 @@ func TestAdmitRefusals(t *testing.T) {
 		{"oversized", "mix@1.0.0", big, "size-limit", "limit 65536"},
 		{"pin", "pinned@1", tmModule(tmOpts{}), "sha256-pin", "does not match the pinned"},
 		{"garbage", "mix@1.0.0", []byte("\x00asm\x01\x00\x00\x00\x99junk"), "validation", ""},
+		// 20 bytes that would make wazero's decoder allocate 32 GB.
+		{"decoder bomb", "mix@1.0.0", []byte("\x00asm\x01\x00\x00\x00\x01\x09\x01\x60\x00\xff\xff\xff\xff\x0f\x7f"), "validation", "results count 4294967295"},
 		{"wrong abi import", "mix@1.0.0", tmModule(tmOpts{hostModule: "compact_v2"}), "abi-version", "unsupported ABI version 2"},
 		{"wrong abi export", "mix@1.0.0", tmModule(tmOpts{exportPrefix: "compact_v7_"}), "abi-version", "unsupported ABI version 7"},
 		{"no abi names", "mix@1.0.0", tmModule(tmOpts{hostModule: "wasi_snapshot_preview1", exportPrefix: "x_"}), "abi-version", "not a compact-host strategy"},

@@ -16,42 +16,48 @@ import (
 )
 
 var (
-	guestOnce sync.Once
-	guestWasm []byte
-	guestErr  error
-	guestDir  string
+	builtMu  sync.Mutex
+	built    = map[string][]byte{}
+	guestDir string // temp dir of built modules, removed by TestMain
 )
 
-// goGuest builds testdata/guest as a Go wasip1 reactor once per test
-// binary. Without a go toolchain the test is skipped, except under CI=true.
-func goGuest(t testing.TB) []byte {
+// goGuest builds testdata/guest as a Go wasip1 reactor once per test binary.
+func goGuest(t testing.TB) []byte { return buildWasm(t, "./testdata/guest") }
+
+// buildWasm builds the Go main package at pkg (relative to this package)
+// with GOOS=wasip1 GOARCH=wasm -buildmode=c-shared, once per test binary.
+// Without a go toolchain the test is skipped, except under CI=true.
+func buildWasm(t testing.TB, pkg string) []byte {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatal("go toolchain not found; CI=true requires it to build the wasm test guest")
+			t.Fatal("go toolchain not found; CI=true requires it to build wasm test modules")
 		}
-		t.Skip("go toolchain not found: cannot build the wasm test guest (testdata/guest)")
+		t.Skipf("go toolchain not found: cannot build the wasm test module %s", pkg)
 	}
-	guestOnce.Do(func() {
-		guestDir, guestErr = os.MkdirTemp("", "host-guest-")
-		if guestErr != nil {
-			return
-		}
-		out := filepath.Join(guestDir, "guest.wasm")
-		cmd := exec.Command(goBin, "build", "-buildmode=c-shared", "-o", out, ".")
-		cmd.Dir = filepath.Join("testdata", "guest")
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			guestErr = errors.New("building testdata/guest: " + err.Error() + "\n" + string(msg))
-			return
-		}
-		guestWasm, guestErr = os.ReadFile(out)
-	})
-	if guestErr != nil {
-		t.Fatal(guestErr)
+	builtMu.Lock()
+	defer builtMu.Unlock()
+	if b, ok := built[pkg]; ok {
+		return b
 	}
-	return guestWasm
+	if guestDir == "" {
+		if guestDir, err = os.MkdirTemp("", "host-guest-"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(guestDir, strings.ReplaceAll(strings.Trim(pkg, "./"), "/", "_")+".wasm")
+	cmd := exec.Command(goBin, "build", "-buildmode=c-shared", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s for wasip1: %v\n%s", pkg, err, msg)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	built[pkg] = b
+	return b
 }
 
 // testCacheDir is a compilation cache shared by the tests' runtimes, so the

@@ -198,6 +198,24 @@ func (i *Instance) Finish(ctx context.Context) error {
 	return i.status(ctx, abi.ExportFinish, i.fnFinish)
 }
 
+// SendBatch encodes a rows or deletes batch (by h.Kind) straight into a
+// guest buffer with abi.EncodeInto and passes it to compact_v1_batch or
+// compact_v1_deletes: the column bytes are copied once, into the guest.
+func (i *Instance) SendBatch(ctx context.Context, h abi.BatchHeader, cols []abi.ColumnData) error {
+	n, err := abi.EncodedSize(h.Rows, cols)
+	if err != nil {
+		return fmt.Errorf("host: plugin %s: %w", i.plugin.id, err)
+	}
+	op := abi.ExportBatch
+	if h.Kind == abi.BatchDeletes {
+		op = abi.ExportDeletes
+	}
+	return i.Send(ctx, op, uint32(n), func(dst []byte) error {
+		_, err := abi.EncodeInto(dst, h, cols)
+		return err
+	})
+}
+
 // Send asks the guest for a size-byte buffer (compact_v1_alloc), lets fill
 // write into it in place, then calls op (one of compact_v1_begin, _deletes,
 // _batch) with the buffer.

@@ -254,7 +254,8 @@ func ParseRef(ref string) (name, version string, err error) {
 }
 
 // Admit checks and compiles a strategy binary named ref ("name@version").
-// Rules, in order: size limit, sha256 pin, wazero validation, ABI version,
+// Rules, in order: size limit, sha256 pin, structural pre-scan (counts
+// against bytes, locals, table sizes) and wazero validation, ABI version,
 // import allowlist, required exports and signatures, declared minimum
 // memory against Config.MaxGrant. A refusal is an *AdmissionError. No guest
 // code runs. The returned plugin holds one reference for the caller.
@@ -281,6 +282,9 @@ func (r *Runtime) Admit(ctx context.Context, ref string, wasm []byte) (*Plugin, 
 	}
 	if r.closed.Load() {
 		return nil, fmt.Errorf("host: admit %s: runtime closed", id)
+	}
+	if v := admission.Prescan(wasm); v != nil {
+		return nil, refuse(v.Rule, "%s", v.Detail)
 	}
 	start := time.Now()
 	cm, err := wz.CompileModule(ctx, wasm)
