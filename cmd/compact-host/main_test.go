@@ -99,7 +99,7 @@ func TestGenThenInspect(t *testing.T) {
 	r = runCLI(t, "inspect", "--storage", store, filepath.ToSlash(key), "--json")
 	var ins struct {
 		Kind    string
-		NumRows int64 `json:"num_rows"`
+		NumRows int64  `json:"num_rows"`
 		Format  string `json:"deltalog_format"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &ins); err != nil || r.code != 0 {
