@@ -36,7 +36,8 @@ type tmOpts struct {
 var tmRun = abi.Run{Segment: 0, FirstRow: 3, Count: 4, Output: 1}
 
 // tmModule assembles a minimal ABI v1 strategy: alloc returns a fixed
-// buffer, begin/deletes/batch accept anything, finish emits tmRun. Imports: emit (index 0), fail (index 1).
+// buffer, begin/deletes/batch accept anything, finish emits tmRun.
+// Imports: emit (function index 0), fail (1), log (2), probe (3).
 func tmModule(o tmOpts) []byte {
 	if o.name == "" {
 		o.name = "mix"
@@ -60,6 +61,8 @@ func tmModule(o tmOpts) []byte {
 	i32, i64 := wt.I32, wt.I64
 	emit := m.Import(o.hostModule, "emit", []byte{i32, i32, i32}, []byte{i32})
 	m.Import(o.hostModule, "fail", []byte{i32, i32, i32}, nil)
+	m.Import(o.hostModule, "log", []byte{i32, i32, i32}, nil)
+	m.Import(o.hostModule, "probe", []byte{i32, i32, i32}, []byte{i32})
 	if o.extraImport[0] != "" {
 		m.Import(o.extraImport[0], o.extraImport[1], nil, nil)
 	}
@@ -124,6 +127,18 @@ var (
 	tmFailBody = wt.Seq(wt.I32Const(1), wt.I32Const(tmFailMsgAt), wt.I32Const(4), wt.Call(1), wt.I32Const(1))
 	// emit a 4-byte runs record the decoder rejects
 	tmEmitShortBody = wt.Seq(wt.I32Const(1), wt.I32Const(tmDecisionAt), wt.I32Const(4), wt.Call(0))
+	// log "boom" 1000 times (local 2 counts)
+	tmLogFloodBody = wt.Seq(
+		[]byte{wt.OpLoop, 0x40},
+		wt.I32Const(2), wt.I32Const(tmFailMsgAt), wt.I32Const(4), wt.Call(2),
+		wt.LocalGet(2), wt.I32Const(1), []byte{0x6a, 0x22, 0x02}, // i32.add; local.tee 2
+		wt.I32Const(1000), []byte{0x49, wt.OpBrIf, 0x00, wt.OpEnd}, // i32.lt_u; br_if 0
+		wt.I32Const(0),
+	)
+	// probe the batch's first 16 bytes (two pairs), hits at 3000; return its status
+	tmProbeBody = wt.Seq(wt.I32Const(tmBufferAt), wt.I32Const(16), wt.I32Const(3000), wt.Call(3))
+	// probe with the hits pointer past the end of memory
+	tmProbeBadOutBody = wt.Seq(wt.I32Const(tmBufferAt), wt.I32Const(16), wt.I32Const(-1), wt.Call(3))
 	// trap directly
 	tmTrapBody = []byte{wt.OpUnreachable}
 )
