@@ -1,0 +1,163 @@
+package mixstrategy
+
+import (
+	"unsafe"
+
+	"github.com/compacthost/compacthost/abi"
+	"github.com/compacthost/compacthost/abi/sdk"
+	"github.com/compacthost/compacthost/plugins/internal/pkey"
+)
+
+// mixer is the state of one mix task with primary keys of type K.
+type mixer[K pkey.Key] struct {
+	task    *sdk.Task
+	cols    columns
+	nowMs   int64
+	ttlMs   int64 // 0 = no TTL
+	dels    []delIndex[K]
+	sealed  bool
+	arena   pkey.Arena
+	counts  []abi.Counter // per segment
+	place   placer
+	runs    runList
+	merge   *merger[K] // nil unless every input is sorted and there are >= 2
+	scratch []K
+	rowsIn  uint64
+	kept    uint64
+}
+
+func newMixer[K pkey.Key](t *sdk.Task, cols columns) (*mixer[K], error) {
+	m := &mixer[K]{
+		task: t, cols: cols, nowMs: t.NowMs, ttlMs: t.CollectionTTLNs / 1e6,
+		dels: make([]delIndex[K], len(t.Segments)), counts: make([]abi.Counter, len(t.Segments)),
+		place: newPlacer(t),
+	}
+	inputs, allSorted := 0, true
+	var reserve uint64
+	for i := range t.Segments {
+		s := &t.Segments[i]
+		m.counts[i].Segment = uint32(i)
+		if s.Role != abi.RoleInput {
+			continue
+		}
+		inputs++
+		allSorted = allSorted && s.Sorted
+		reserve += s.Deletes
+	}
+	var zero delEntry[K]
+	if err := pkey.CheckMemory(reserve*uint64(unsafe.Sizeof(zero)), "mix: delete index"); err != nil {
+		return nil, err
+	}
+	for i := range t.Segments {
+		if s := &t.Segments[i]; s.Role == abi.RoleInput && s.Deletes > 0 {
+			m.dels[i].ents = make([]delEntry[K], 0, s.Deletes)
+		}
+	}
+	if inputs >= 2 && allSorted {
+		m.merge = newMerger[K](t)
+	}
+	return m, nil
+}
+
+func (m *mixer[K]) deletes(d *abi.Deletes) error {
+	if m.sealed {
+		return sdk.Errorf(abi.StatusBadInput, "mix: deletes after the first rows batch")
+	}
+	if r := m.task.Segments[d.Segment].Role; r != abi.RoleInput {
+		return sdk.Errorf(abi.StatusBadInput, "mix: plan %d: deletes of %s, whose role is %q, not input", m.task.PlanID, segName(m.task, d.Segment), r)
+	}
+	m.scratch = pkey.View(d.PKs(), m.scratch)
+	return m.dels[d.Segment].add(m.scratch, d.Timestamps(), &m.arena)
+}
+
+func (m *mixer[K]) seal() {
+	if m.sealed {
+		return
+	}
+	m.sealed = true
+	for i := range m.dels {
+		m.dels[i].seal()
+	}
+}
+
+// keep applies the row filter of Milvus's entity filter: deleted first,
+// then expired; it counts the dropped row.
+func (m *mixer[K]) keep(di *delIndex[K], c *abi.Counter, pk K, ts int64) bool {
+	if len(di.ents) > 0 && di.deleted(pk, uint64(ts)) {
+		c.Deleted++
+		return false
+	}
+	if m.ttlMs > 0 && m.nowMs-int64(uint64(ts)>>18) >= m.ttlMs {
+		c.Expired++
+		return false
+	}
+	return true
+}
+
+func (m *mixer[K]) batch(b *abi.Batch, out sdk.Emitter) error {
+	m.seal()
+	m.scratch = pkey.View(b.Column(m.cols.pk), m.scratch)
+	pks := m.scratch
+	ts := b.Column(m.cols.ts).Int64s()
+	sizes := b.Column(m.cols.size).Uint32s()
+	m.rowsIn += uint64(len(pks))
+	if m.merge != nil {
+		if err := m.merge.add(m, b, pks, ts, sizes); err != nil {
+			return err
+		}
+		return m.merge.drain(m, out, false)
+	}
+	di, c, first := &m.dels[b.Segment], &m.counts[b.Segment], uint32(b.FirstRow)
+	for i, pk := range pks {
+		if !m.keep(di, c, pk, ts[i]) {
+			continue
+		}
+		if err := m.emitRow(b.Segment, first+uint32(i), sizes[i]); err != nil {
+			return err
+		}
+	}
+	return m.runs.flush(out, false)
+}
+
+// emitRow places one surviving row in the output order.
+func (m *mixer[K]) emitRow(seg, row, size uint32) error {
+	o, err := m.place.place(size)
+	if err != nil {
+		return err
+	}
+	m.kept++
+	return m.runs.add(seg, row, o)
+}
+
+func (m *mixer[K]) finish(out sdk.Emitter) error {
+	m.seal()
+	if m.merge != nil {
+		if err := m.merge.drain(m, out, true); err != nil {
+			return err
+		}
+	}
+	if err := m.runs.flush(out, true); err != nil {
+		return err
+	}
+	var cs []abi.Counter
+	var deleted, expired uint64
+	for _, c := range m.counts {
+		if c.Deleted > 0 || c.Expired > 0 {
+			cs = append(cs, c)
+			deleted += uint64(c.Deleted)
+			expired += uint64(c.Expired)
+		}
+	}
+	if len(cs) > 0 {
+		if err := out.Counters(cs); err != nil {
+			return err
+		}
+	}
+	mode := "in arrival order"
+	if m.merge != nil {
+		mode = "merged by pk"
+	}
+	sdk.Logf(abi.LogInfo, "mix: plan %d: %d rows in, %d kept %s into %d outputs (%d runs), %d deleted, %d expired",
+		m.task.PlanID, m.rowsIn, m.kept, mode, m.place.outputs(), m.runs.emitted, deleted, expired)
+	return nil
+}
