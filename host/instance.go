@@ -43,8 +43,11 @@ type InstanceConfig struct {
 }
 
 // Instance is one running copy of a plugin with its own capped memory. It
-// is single-threaded: call its methods from one goroutine at a time. After
-// any failure the instance is closed; further calls return ErrClosed.
+// is single-threaded: call Begin, Send, Batch, Deletes and Finish from one
+// goroutine at a time. Close may come from any goroutine; during a call it
+// takes effect when the call returns (the linear memory cannot be unmapped
+// under running guest code). After any failure the instance is closed and
+// further calls return the failure.
 type Instance struct {
 	plugin    *Plugin
 	mod       api.Module
@@ -62,8 +65,11 @@ type Instance struct {
 	fnAlloc, fnBegin, fnDeletes, fnBatch, fnFinish api.Function
 	stack                                          [2]uint64
 
-	closeOnce sync.Once
-	dead      error
+	closeOnce   sync.Once
+	mu          sync.Mutex // guards dead, busy, closeWanted
+	dead        error
+	busy        bool // a method is touching guest memory or running guest code
+	closeWanted bool // Close arrived while busy
 }
 
 // NewInstance instantiates p with linear memory capped at cfg.Grant, runs
@@ -190,9 +196,10 @@ func (i *Instance) Batch(ctx context.Context, size uint32, fill func(dst []byte)
 
 // Finish ends the input; the guest emits its remaining decisions.
 func (i *Instance) Finish(ctx context.Context) error {
-	if i.dead != nil {
-		return i.dead
+	if err := i.enter(); err != nil {
+		return err
 	}
+	defer i.exit()
 	ctx, cancel := i.callContext(ctx)
 	defer cancel()
 	return i.status(ctx, abi.ExportFinish, i.fnFinish)
@@ -220,9 +227,10 @@ func (i *Instance) SendBatch(ctx context.Context, h abi.BatchHeader, cols []abi.
 // write into it in place, then calls op (one of compact_v1_begin, _deletes,
 // _batch) with the buffer.
 func (i *Instance) Send(ctx context.Context, op string, size uint32, fill func(dst []byte) error) error {
-	if i.dead != nil {
-		return i.dead
+	if err := i.enter(); err != nil {
+		return err
 	}
+	defer i.exit()
 	var f api.Function
 	switch op {
 	case abi.ExportBegin:
@@ -360,14 +368,46 @@ func (i *Instance) fail(op string, kind error, msg, stack string, err error) err
 	return te
 }
 
-// discard closes the module and remembers why.
+// enter marks the instance busy for one method; it returns the reason if
+// the instance is already discarded.
+func (i *Instance) enter() error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.dead != nil {
+		return i.dead
+	}
+	i.busy = true
+	return nil
+}
+
+// exit ends a busy section and performs a Close or discard requested
+// meanwhile.
+func (i *Instance) exit() {
+	i.mu.Lock()
+	i.busy = false
+	wanted := i.closeWanted
+	i.mu.Unlock()
+	if wanted {
+		i.close()
+	}
+}
+
+// discard remembers why the instance is unusable and closes it, or defers
+// the close to exit while a method is busy.
 func (i *Instance) discard(reason error) {
 	if reason == nil {
 		reason = ErrClosed
 	}
+	i.mu.Lock()
 	if i.dead == nil {
 		i.dead = reason
 	}
+	if i.busy {
+		i.closeWanted = true
+		i.mu.Unlock()
+		return
+	}
+	i.mu.Unlock()
 	i.close()
 }
 
@@ -387,7 +427,11 @@ func (i *Instance) Close() {
 }
 
 // Err returns why the instance was discarded, or nil while it is usable.
-func (i *Instance) Err() error { return i.dead }
+func (i *Instance) Err() error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.dead
+}
 
 // MemoryRefused counts the guest's grow requests refused by the grant.
 func (i *Instance) MemoryRefused() int64 { return i.alloc.Refused() }

@@ -211,3 +211,28 @@ func TestTrustPinnedRunsUninterruptible(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// TestCloseDuringCall: Close from another goroutine while the guest loops
+// must not unmap its memory under running code; the close happens when the
+// call ends at the deadline.
+func TestCloseDuringCall(t *testing.T) {
+	rt := newTestRuntime(t, Config{})
+	p := admit(t, rt, "mix@1.0.0", tmModule(tmOpts{batchBody: tmLoopBody}))
+	inst, err := rt.NewInstance(context.Background(), p, InstanceConfig{Grant: 1 << 20, Deadline: time.Now().Add(300 * time.Millisecond)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	done := make(chan error)
+	go func() {
+		done <- inst.Batch(context.Background(), 8, func([]byte) error { close(started); return nil })
+	}()
+	<-started
+	inst.Close()
+	if err := <-done; !errors.Is(err, ErrDeadline) {
+		t.Fatalf("looping call ended with %v", err)
+	}
+	if err := inst.Finish(context.Background()); err == nil {
+		t.Fatal("closed instance still usable")
+	}
+}
