@@ -9,6 +9,9 @@
 # COMPACT_HOST_TEST_S3_ENDPOINT/_ACCESS_KEY/_SECRET_KEY for the tests, and
 # stops it on exit. Any failure makes the script exit non-zero.
 #
+# Fuzz minimisation is capped at 2s per input: without the cap, each new-coverage input can stall
+# the fuzzer for a minute while it shrinks the input.
+#
 # Knobs: PKGS (default ./...) limits vet/test/fuzz to some packages, e.g.
 # PKGS=./storage/... ; FUZZTIME (default 10s) per fuzz target; MINIO_VERSION.
 set -euo pipefail
@@ -107,7 +110,7 @@ while read -r dir pkg; do
 	names="$(grep -hoE '^func Fuzz[A-Za-z0-9_]*\(' "$dir"/*_test.go 2>/dev/null | sed -e 's/^func //' -e 's/($//' | sort -u || true)"
 	for name in $names; do
 		log "fuzz $pkg $name"
-		go test -run='^$' -fuzz="^${name}\$" -fuzztime="$FUZZTIME" "$pkg"
+		go test -run='^$' -fuzz="^${name}\$" -fuzztime="$FUZZTIME" -fuzzminimizetime=2s "$pkg"
 		fuzzed=$((fuzzed + 1))
 	done
 done < <(go list -f '{{.Dir}} {{.ImportPath}}' "${pkgs[@]}")
