@@ -2,9 +2,12 @@ package host
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"strconv"
 	"testing"
+
+	"github.com/compacthost/compacthost/abi"
 )
 
 // benchInstance returns a ready instance of wasm (after Begin).
@@ -115,24 +118,69 @@ func BenchmarkInstantiate(b *testing.B) {
 	})
 }
 
-// BenchmarkCloseOnContextDone: the Go guest's busy mode (sort 1024 uint64s
-// per round, 8 rounds per batch) with wazero's WithCloseOnContextDone on
-// (the default, "interruptible") and off ("uninterruptible").
+// BenchmarkCloseOnContextDone measures wazero's WithCloseOnContextDone on
+// real guest loops, on ("interruptible", the default) and off
+// ("uninterruptible"):
+//   - sort: the Go test guest's busy mode, sorting 1024 uint64s 8 times
+//     per batch;
+//   - evenpk: the SDK's evenpk mix strategy on 4096-row batches (pk, ts,
+//     row size), the shape of a real mix strategy's per-row loop.
 func BenchmarkCloseOnContextDone(b *testing.B) {
-	wasm := goGuest(b)
-	src := make([]byte, 8<<10)
-	for i := range src {
-		src[i] = byte(i * 7)
+	sortSrc := make([]byte, 8<<10)
+	for i := range sortSrc {
+		sortSrc[i] = byte(i * 7)
 	}
-	env := map[string]string{"COMPACT_TEST_MODE": "busy", "COMPACT_TEST_ROUNDS": strconv.Itoa(8)}
 	for _, off := range []bool{false, true} {
 		name := "interruptible"
 		if off {
 			name = "uninterruptible"
 		}
-		b.Run(name, func(b *testing.B) {
+		b.Run("sort/"+name, func(b *testing.B) {
 			rt := newTestRuntime(b, Config{Uninterruptible: off})
-			batchLoop(b, benchInstance(b, rt, "guest@1.0.0", wasm, env), src)
+			env := map[string]string{"COMPACT_TEST_MODE": "busy", "COMPACT_TEST_ROUNDS": strconv.Itoa(8)}
+			batchLoop(b, benchInstance(b, rt, "guest@1.0.0", goGuest(b), env), sortSrc)
 		})
+		b.Run("evenpk/"+name, func(b *testing.B) {
+			benchEvenPK(b, Config{Uninterruptible: off})
+		})
+	}
+}
+
+func benchEvenPK(b *testing.B, cfg Config) {
+	const rows = 4096
+	rt := newTestRuntime(b, cfg)
+	p := admit(b, rt, "evenpk@0.1.0", buildWasm(b, "../abi/sdk/internal/evenpk/wasm"))
+	ctx := context.Background()
+	inst, err := rt.NewInstance(ctx, p, InstanceConfig{Grant: 64 << 20, Emit: func(abi.EmitKind, []byte) error { return nil }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer inst.Close()
+	task := abi.Task{
+		ABI: 1, PlanID: 1, Type: abi.CompactionMix, PKFieldID: 100, PKType: abi.TypeInt64,
+		Segments: []abi.Segment{{ID: 1, Role: abi.RoleInput, Rows: 1 << 31}},
+		Columns: []abi.ColumnInfo{
+			{FieldID: 100, Name: "pk", Type: abi.TypeInt64},
+			{FieldID: abi.FieldIDTimestamp, Name: "ts", Type: abi.TypeInt64},
+			{FieldID: abi.FieldIDRowSize, Name: "size", Type: abi.TypeUint32},
+		},
+		MaxOutputs: 1 << 20, MaxSize: 1 << 20, MemoryGrant: 64 << 20, BatchRows: rows,
+	}
+	tj, _ := json.Marshal(task)
+	if err := inst.Begin(ctx, tj); err != nil {
+		b.Fatal(err)
+	}
+	pks, ts, sizes := make([]int64, rows), make([]int64, rows), make([]uint32, rows)
+	for i := range pks {
+		pks[i], ts[i], sizes[i] = int64(i*3), 5, 100
+	}
+	cols := []abi.ColumnData{abi.Int64Data(100, pks), abi.Int64Data(abi.FieldIDTimestamp, ts), abi.RowSizeData(sizes)}
+	n, _ := abi.EncodedSize(rows, cols)
+	b.SetBytes(int64(n))
+	b.ReportAllocs()
+	for first := uint64(0); b.Loop(); first += rows {
+		if err := inst.SendBatch(ctx, abi.BatchHeader{Kind: abi.BatchRows, FirstRow: first, Rows: rows}, cols); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
