@@ -10,11 +10,16 @@ import (
 	"github.com/compacthost/compacthost/abi"
 )
 
-type R = abi.Run
+// R is a run written positionally: segment, first row, count, output.
+type R struct{ Segment, FirstRow, Count, Output uint32 }
 type C = abi.Counter
 
-func check(t *testing.T, name string, gotRuns []R, gotCounters []C, wantRuns []R, wantCounters []C) {
+func check(t *testing.T, name string, runs []abi.Run, gotCounters []C, wantRuns []R, wantCounters []C) {
 	t.Helper()
+	var gotRuns []R
+	for _, r := range runs {
+		gotRuns = append(gotRuns, R(r))
+	}
 	if !reflect.DeepEqual(gotRuns, wantRuns) && (len(gotRuns) > 0 || len(wantRuns) > 0) {
 		t.Errorf("%s: runs\n got %+v\nwant %+v", name, gotRuns, wantRuns)
 	}
