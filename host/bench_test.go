@@ -41,15 +41,25 @@ func batchLoop(b *testing.B, inst *Instance, src []byte) {
 // BenchmarkBatchCrossing: one Batch call with a 256-byte batch (alloc
 // call + fill + batch call). "wat" is a hand-written guest doing nothing,
 // i.e. the host's own cost; "go" is the Go test guest summing the bytes.
+// Each with and without wazero's termination checks (see
+// BenchmarkCloseOnContextDone): with them, wazero starts a watcher
+// goroutine per guest call.
 func BenchmarkBatchCrossing(b *testing.B) {
-	rt := newTestRuntime(b, Config{})
 	src := make([]byte, 256)
-	b.Run("wat", func(b *testing.B) {
-		batchLoop(b, benchInstance(b, rt, "mix@1.0.0", tmModule(tmOpts{}), nil), src)
-	})
-	b.Run("go", func(b *testing.B) {
-		batchLoop(b, benchInstance(b, rt, "guest@1.0.0", goGuest(b), map[string]string{"COMPACT_TEST_MODE": "ok"}), src)
-	})
+	for _, off := range []bool{false, true} {
+		mode := "interruptible"
+		if off {
+			mode = "uninterruptible"
+		}
+		b.Run("wat/"+mode, func(b *testing.B) {
+			rt := newTestRuntime(b, Config{Uninterruptible: off})
+			batchLoop(b, benchInstance(b, rt, "mix@1.0.0", tmModule(tmOpts{}), nil), src)
+		})
+		b.Run("go/"+mode, func(b *testing.B) {
+			rt := newTestRuntime(b, Config{Uninterruptible: off})
+			batchLoop(b, benchInstance(b, rt, "guest@1.0.0", goGuest(b), map[string]string{"COMPACT_TEST_MODE": "ok"}), src)
+		})
+	}
 }
 
 // BenchmarkWriteGuestMemory: MB/s of 4 MiB batches written into guest

@@ -282,10 +282,13 @@ func (i *Instance) status(ctx context.Context, op string, f api.Function, params
 	}
 }
 
-// callContext bounds ctx by the task deadline for interruptible plugins
-// (no allocation when ctx already ends earlier). Uninterruptible plugins
-// get ctx unchanged; call checks the deadline before entering the guest.
+// callContext prepares the ctx for one method's guest calls: it carries
+// the instance's state for the host functions and, for interruptible
+// plugins, the task deadline (not added when ctx already ends earlier).
+// Uninterruptible plugins get no deadline; call checks it before entering
+// the guest.
 func (i *Instance) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx = context.WithValue(ctx, stateKey{}, &i.state)
 	if !i.plugin.guarded {
 		return ctx, func() {}
 	}
@@ -295,14 +298,13 @@ func (i *Instance) callContext(ctx context.Context) (context.Context, context.Ca
 	return context.WithDeadline(ctx, i.deadline)
 }
 
-// call invokes f with the per-instance state in ctx and classifies any
-// failure. It returns the first result.
+// call invokes f (ctx from callContext) and classifies any failure. It
+// returns the first result.
 func (i *Instance) call(ctx context.Context, op string, f api.Function, params ...uint64) (uint64, error) {
 	i.state.failMsg, i.state.failSet, i.state.misuse = "", false, nil
 	if ctx.Err() != nil || !time.Now().Before(i.deadline) {
 		return 0, i.fail(op, ErrDeadline, deadlineMessage(ctx, i.deadline)+" before the call", "", ctx.Err())
 	}
-	ctx = context.WithValue(ctx, stateKey{}, &i.state)
 	stack := i.stack[:]
 	copy(stack, params)
 	err := f.CallWithStack(ctx, stack)
