@@ -2,6 +2,7 @@ package reference
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -91,7 +92,7 @@ func readInsert(ctx context.Context, store objstore.Store, seg int64, fields []*
 	}
 	chunks := 0
 	for _, fs := range files {
-		slices.SortFunc(fs, func(a, b file) int { return int(sign(a.id - b.id)) })
+		slices.SortFunc(fs, func(a, b file) int { return cmp.Compare(a.id, b.id) })
 		chunks = max(chunks, len(fs))
 	}
 
@@ -141,16 +142,6 @@ func readInsert(ctx context.Context, store objstore.Store, seg int64, fields []*
 		t.cols[i] = col
 	}
 	return t, nil
-}
-
-func sign(x int64) int64 {
-	switch {
-	case x < 0:
-		return -1
-	case x > 0:
-		return 1
-	}
-	return 0
 }
 
 // readInsertFile decodes one insert binlog into canonical values.
