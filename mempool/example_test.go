@@ -99,11 +99,12 @@ func ExampleController() {
 	pool, _ := mempool.NewPool(0)
 	policy, _ := mempool.ParsePolicy("window:08:00-22:00=0.25,default=0.75,tz=UTC")
 	c := &mempool.Controller{Pool: pool, Policy: policy, Budget: 8 << 30}
+	// In production: go c.Run(ctx), which applies the policy at every window
+	// edge. Apply evaluates it at one instant.
 	for _, hour := range []int{7, 8, 21, 22} {
 		total, err := c.Apply(time.Date(2026, 1, 1, hour, 0, 0, 0, time.UTC))
 		fmt.Printf("%02d:00 %d MiB %v\n", hour, total>>20, err)
 	}
-	// In production: go c.Run(ctx), which applies at every window edge.
 	// Output:
 	// 07:00 6144 MiB <nil>
 	// 08:00 2048 MiB <nil>

@@ -315,3 +315,36 @@ func TestControllerStaticAndValidation(t *testing.T) {
 		t.Fatal("Apply without pool succeeded")
 	}
 }
+
+// FuzzParsePolicy: no input panics, and every accepted policy prints a form
+// that parses back to the same policy.
+func FuzzParsePolicy(f *testing.F) {
+	for _, s := range []string{
+		"static:0.5", "static:25%", "window:08:00-22:00=0.2,default=0.8",
+		"window:22:00-06:00=80%,default=20%,tz=Asia/Tokyo",
+		"window:08:00-12:00=0.2,12:00-24:00=0.3,default=0.9,tz=Europe/Berlin",
+		"window:08:00-08:00=0.2,default=0.8", "window:,,,", "static:1e-300", ":", "window:24:00-00:00=1,default=1",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePolicy(s)
+		if err != nil {
+			return
+		}
+		again, err := ParsePolicy(p.String())
+		if err != nil {
+			t.Fatalf("%q parsed, but its String %q does not: %v", s, p.String(), err)
+		}
+		if again.String() != p.String() {
+			t.Fatalf("round trip of %q: %q != %q", s, again.String(), p.String())
+		}
+		now := time.Date(2026, 3, 29, 1, 30, 0, 0, time.UTC)
+		if f := p.Fraction(now); !(f > 0 && f <= 1) {
+			t.Fatalf("%q: fraction %v", s, f)
+		}
+		if next := p.NextChange(now); !next.IsZero() && !next.After(now) {
+			t.Fatalf("%q: next change %v not after %v", s, next, now)
+		}
+	})
+}
