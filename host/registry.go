@@ -164,8 +164,17 @@ func (r *Registry) load(ctx context.Context, se SourceEntry, old *regEntry) {
 		}
 		next.plugin, err = r.admit(ctx, ref, wasm)
 	}
+	if err != nil && ctx.Err() != nil {
+		return // interrupted: decide nothing, the next poll retries
+	}
 	if err != nil {
 		next.err = err
+		var ae *AdmissionError
+		if !errors.As(err, &ae) && !errors.As(err, new(*TaskError)) && next.id.Name != "" {
+			// A read error is not a verdict on the binary: forget size and
+			// mtime so the next poll reads it again.
+			next.size = -1
+		}
 		if old != nil && old.plugin != nil {
 			// Keep the previously admitted bytes of this file serving.
 			next.plugin, next.id = old.plugin, old.id

@@ -221,3 +221,33 @@ func TestCompareVersions(t *testing.T) {
 		}
 	}
 }
+
+// flakySource fails the first Read.
+type flakySource struct {
+	Source
+	failed bool
+}
+
+func (f *flakySource) Read(ctx context.Context, name string, limit int64) ([]byte, error) {
+	if !f.failed {
+		f.failed = true
+		return nil, errors.New("connection reset")
+	}
+	return f.Source.Read(ctx, name, limit)
+}
+
+func TestRegistryRetriesReadErrors(t *testing.T) {
+	dir := t.TempDir()
+	rt := newTestRuntime(t, Config{})
+	reg := NewRegistry(rt, &flakySource{Source: DirSource(dir)}, RegistryConfig{ProbeGrant: 1 << 20})
+	defer reg.Close()
+	writePlugin(t, dir, "mix@1.0.0.wasm", tmModule(tmOpts{}))
+	mustPoll(t, reg)
+	if s, _ := statusOf(reg, "mix@1.0.0.wasm"); s.Err == nil || !strings.Contains(s.Err.Error(), "connection reset") {
+		t.Fatalf("first poll: %+v", s)
+	}
+	mustPoll(t, reg)
+	if v := activeVersion(t, reg, "mix"); v != "1.0.0" {
+		t.Fatalf("after retry, active %s", v)
+	}
+}
