@@ -28,7 +28,6 @@ type stateKey struct{}
 type callState struct {
 	inst    *Instance
 	failMsg string
-	failSet bool
 	misuse  error // set when the guest broke the ABI in a host call
 
 	logTokens float64
@@ -154,7 +153,7 @@ func hostFail(ctx context.Context, mod api.Module, stack []uint64) {
 	if len(data) > abi.MaxFailMessage {
 		data = data[:abi.MaxFailMessage]
 	}
-	s.failMsg, s.failSet = string(data), true
+	s.failMsg = string(data)
 }
 
 // hostProbe: probe(ptr, len, out_ptr) -> status. The input is len bytes of

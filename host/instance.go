@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,8 +39,8 @@ type InstanceConfig struct {
 	// target index u32) little-endian pairs; set bit i of hits (LSB first)
 	// for a hit of pair i. Nil answers UNSUPPORTED.
 	Probe func(pairs, hits []byte) error
-	// Env adds WASI environment variables. GOMEMLIMIT is always set by the
-	// host to 85% of Grant.
+	// Env adds WASI environment variables (in key order). GOMEMLIMIT is
+	// always set by the host to 85% of Grant and cannot be overridden.
 	Env map[string]string
 }
 
@@ -100,15 +102,17 @@ func (r *Runtime) NewInstance(ctx context.Context, p *Plugin, cfg InstanceConfig
 	mc := wazero.NewModuleConfig().WithName("").WithStartFunctions().
 		WithStdout(inst.out).WithStderr(inst.out).
 		WithEnv("GOMEMLIMIT", strconv.FormatUint(cfg.Grant/100*85, 10))
-	for k, v := range cfg.Env {
-		mc = mc.WithEnv(k, v)
+	for _, k := range slices.Sorted(maps.Keys(cfg.Env)) {
+		if k != "GOMEMLIMIT" {
+			mc = mc.WithEnv(k, cfg.Env[k])
+		}
 	}
 	if r.cfg.RealClock {
 		mc = mc.WithSysWalltime().WithSysNanotime().WithSysNanosleep()
 	}
 	ictx, cancel := inst.callContext(experimental.WithMemoryAllocator(ctx, inst.alloc))
 	defer cancel()
-	mod, err := p.wz.InstantiateModule(ictx, p.compiled, mc)
+	mod, err := instantiate(ictx, p, mc)
 	if err != nil {
 		return nil, inst.classify("instantiate", err, ictx) // discards inst, releasing p
 	}
@@ -125,6 +129,17 @@ func (r *Runtime) NewInstance(ctx context.Context, p *Plugin, cfg InstanceConfig
 		return nil, err
 	}
 	return inst, nil
+}
+
+// instantiate turns a panic inside wazero's InstantiateModule (e.g. an
+// allocator refusing the initial size) into an error.
+func instantiate(ctx context.Context, p *Plugin, mc wazero.ModuleConfig) (mod api.Module, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("instantiation panicked: %v", r)
+		}
+	}()
+	return p.wz.InstantiateModule(ctx, p.compiled, mc)
 }
 
 // readManifest calls compact_v1_manifest, copies the JSON out once and
@@ -301,7 +316,7 @@ func (i *Instance) callContext(ctx context.Context) (context.Context, context.Ca
 // call invokes f (ctx from callContext) and classifies any failure. It
 // returns the first result.
 func (i *Instance) call(ctx context.Context, op string, f api.Function, params ...uint64) (uint64, error) {
-	i.state.failMsg, i.state.failSet, i.state.misuse = "", false, nil
+	i.state.failMsg, i.state.misuse = "", nil
 	if ctx.Err() != nil || !time.Now().Before(i.deadline) {
 		return 0, i.fail(op, ErrDeadline, deadlineMessage(ctx, i.deadline)+" before the call", "", ctx.Err())
 	}

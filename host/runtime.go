@@ -189,7 +189,8 @@ func smokeTest(ctx context.Context, wz wazero.Runtime) error {
 }
 
 // Close closes every instance and compiled plugin, then the compilation
-// cache (the persistent directory is kept).
+// cache (the persistent directory is kept). Close instances first: closing
+// the runtime under a running guest call is not supported.
 func (r *Runtime) Close(ctx context.Context) error {
 	if !r.closed.CompareAndSwap(false, true) {
 		return nil
