@@ -113,3 +113,12 @@ func asABI(err error, target **abi.Error) bool {
 	}
 	return ok
 }
+
+// setLogger collects native Logf lines into *dst (nil stops collecting).
+func setLogger(dst *[]string) {
+	if dst == nil {
+		sdk.SetNativeLogger(nil)
+		return
+	}
+	sdk.SetNativeLogger(func(_ abi.LogLevel, m string) { *dst = append(*dst, m) })
+}

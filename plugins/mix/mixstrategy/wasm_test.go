@@ -1,0 +1,64 @@
+//go:build !wasip1
+
+package mixstrategy_test
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/compacthost/compacthost/abi"
+	"github.com/compacthost/compacthost/plugins/internal/wasmguest"
+	"github.com/compacthost/compacthost/plugins/mix/mixstrategy"
+)
+
+// TestWasmMatchesNative builds plugins/mix for wasip1 and checks that, on
+// randomized tasks run one after another in one instance, the wasm build
+// emits exactly the decisions (runs, counters, log line) of the native
+// strategy.
+func TestWasmMatchesNative(t *testing.T) {
+	wasm := wasmguest.Build(t, "github.com/compacthost/compacthost/plugins/mix")
+	g := wasmguest.New(t, wasm, 4096) // 256 MiB, the tasks' memory_grant
+	if !reflect.DeepEqual(g.Manifest, mixstrategy.New().Manifest()) {
+		t.Fatalf("wasm manifest %+v, native %+v", g.Manifest, mixstrategy.New().Manifest())
+	}
+	t.Logf("mix.wasm: %d bytes", len(wasm))
+	var logs []string
+	setLogger(&logs)
+	defer setLogger(nil)
+	tasks := 0
+	for seed := range uint64(12) {
+		for _, pk := range []abi.Type{abi.TypeInt64, abi.TypeString} {
+			var sc scenario
+			if pk == abi.TypeInt64 {
+				sc = genScenario(t, 1000+seed, intKey, pk, true)
+			} else {
+				sc = genScenario(t, 1000+seed, strKey, pk, true)
+			}
+			name := fmt.Sprintf("seed %d %s", 1000+seed, pk)
+			logs = logs[:0]
+			native, nerr := run(t, sc.task, sc.dels, sc.batches)
+			st := g.Run(taskBytes(t, sc.task), sc.dels, sc.batches)
+			if sc.tooMany {
+				if st != abi.StatusError || nerr == nil || !strings.Contains(nerr.Error(), g.Failed) {
+					t.Fatalf("%s: wasm %s %q, native %v", name, st, g.Failed, nerr)
+				}
+				g = wasmguest.New(t, wasm, 4096) // a failed instance is discarded
+				continue
+			}
+			if st != abi.StatusOK || nerr != nil {
+				t.Fatalf("%s: wasm %s %q, native %v", name, st, g.Failed, nerr)
+			}
+			checkScenario(t, name, sc, g.Decisions.Runs, g.Decisions.Counters, nil)
+			if !reflect.DeepEqual(g.Decisions.Runs, native.Runs) || !reflect.DeepEqual(g.Decisions.Counters, native.Counters) {
+				t.Fatalf("%s: wasm and native decisions differ", name)
+			}
+			if wl := g.Logs[len(g.Logs)-1]; len(logs) != 1 || wl != logs[0] {
+				t.Fatalf("%s: wasm log %q, native %q", name, g.Logs, logs)
+			}
+			tasks++
+		}
+	}
+	t.Logf("%d tasks decided identically", tasks)
+}
