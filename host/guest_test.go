@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/compacthost/compacthost/abi"
 )
 
@@ -194,5 +196,21 @@ func TestGoGuestConcurrent(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestGoGuestLogAndEnv: the guest's log line reaches the host logger and
+// shows the GOMEMLIMIT the host set (85% of the grant).
+func TestGoGuestLogAndEnv(t *testing.T) {
+	var out syncBuffer
+	rt := newTestRuntime(t, Config{Logger: hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Info})})
+	p := admit(t, rt, "guest@1.0.0", goGuest(t))
+	env := map[string]string{"GOMEMLIMIT": "1"} // ignored: the host owns it
+	if _, err := runGuest(context.Background(), rt, p, "ok", 64<<20, 8, env); err != nil {
+		t.Fatal(err)
+	}
+	want := `host.guest@1.0.0: begin {"plan_id":7} GOMEMLIMIT=57042480`
+	if !strings.Contains(out.String(), want) {
+		t.Fatalf("log %q lacks %q", out.String(), want)
 	}
 }

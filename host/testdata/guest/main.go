@@ -73,7 +73,7 @@ func getManifest() uint64 {
 
 //go:wasmexport compact_v1_begin
 func begin(p, n uint32) uint32 {
-	msg := "begin " + string(view(p, n))
+	msg := "begin " + string(view(p, n)) + " GOMEMLIMIT=" + os.Getenv("GOMEMLIMIT")
 	hostLog(2, ptr([]byte(msg)), uint32(len(msg)))
 	if mode == "hold" {
 		for range envInt("COMPACT_TEST_HOLD_MB", 0) {
