@@ -1,0 +1,342 @@
+// Package segread is the read stage of the compaction pipeline: it streams
+// one input segment's insert binlogs as aligned column batches (every schema
+// field as an Arrow array, in row order), downloading the next chunks'
+// binlogs ahead and decoding fields in parallel, and reads a segment's
+// deltalogs.
+//
+// Alignment follows Milvus's V1 reader (milvus-formats.md §9.6, §7): each
+// field's binlogs are sorted by logID; chunk i is the i-th file of every
+// field; a field with fewer files is aligned to the end and its missing
+// leading chunks, like a field with no binlogs at all, are filled with its
+// default value or nulls (an error for a field that is neither nullable nor
+// has a default); all files of a chunk must hold the same number of rows.
+//
+// Memory: at most Options.Prefetch+1 chunks of compressed binlog bytes, the
+// Parquet column chunks being decoded, and the current batch.
+package segread
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
+
+	"github.com/compacthost/compacthost/storage/binlog"
+	"github.com/compacthost/compacthost/storage/objstore"
+)
+
+// Options tunes a Reader. The zero value is usable.
+type Options struct {
+	// BatchRows is the most rows of a batch; 0 means binlog.DefaultBatchRows
+	// (1024, Milvus's V1 reader batch). Batches never span two chunks, so
+	// the last batch of each chunk may be shorter.
+	BatchRows int
+	// Prefetch is the number of chunks downloaded ahead of the chunk being
+	// decoded; 0 means 1.
+	Prefetch int
+	// Parallelism bounds the binlogs of a chunk downloaded, and the fields
+	// decoded, concurrently; 0 means GOMAXPROCS.
+	Parallelism int
+}
+
+func (o Options) withDefaults() Options {
+	if o.BatchRows <= 0 {
+		o.BatchRows = binlog.DefaultBatchRows
+	}
+	if o.Prefetch <= 0 {
+		o.Prefetch = 1
+	}
+	if o.Parallelism <= 0 {
+		o.Parallelism = runtime.GOMAXPROCS(0)
+	}
+	return o
+}
+
+// Batch is a run of consecutive rows of one segment, every schema field
+// present. The caller owns it and must Release it.
+type Batch struct {
+	FirstRow int64                 // row offset of the batch within its segment
+	Rows     int                   // number of rows; every column has this length
+	Columns  map[int64]arrow.Array // every schema field, by field ID
+	RowSizes []uint32              // the shared row-size definition (RowSizes)
+	Bytes    int64                 // sum of RowSizes (uncompressed bytes)
+}
+
+// Release releases the batch's columns. It is safe to call more than once.
+func (b *Batch) Release() {
+	for id, c := range b.Columns {
+		c.Release()
+		delete(b.Columns, id)
+	}
+}
+
+// Reader streams the rows of one segment. It is not safe for concurrent
+// use.
+type Reader struct {
+	segID   int64
+	schema  *schemapb.CollectionSchema
+	fields  []*schemapb.FieldSchema
+	chunks  []chunk
+	opts    Options
+	numRows int64
+	fills   []arrow.Array // per field: BatchRows rows of its default or nulls; nil if never needed
+
+	cancel context.CancelFunc
+	done   chan struct{}   // closed when the downloader exits
+	ready  chan downloaded // downloaded chunks, in order
+	tokens chan struct{}   // one per chunk of compressed bytes held
+	stop   error           // why the downloader stopped early; read after ready is closed
+	closed atomic.Bool
+
+	cur      *openChunk
+	next     int   // index of the next chunk to take from ready
+	firstRow int64 // row offset of the next batch
+}
+
+type downloaded struct {
+	index int
+	data  [][]byte // per field; nil where the field is filled
+	err   error
+}
+
+// Open validates the alignment of seg's insert binlogs against schema
+// (keys must be filled in: milvuspath.FillPlan) and starts downloading the
+// first chunks in the background; ctx governs those downloads until Close.
+// Errors name the segment, the field and the object key.
+func Open(ctx context.Context, store objstore.Store, schema *schemapb.CollectionSchema, seg *datapb.CompactionSegmentBinlogs, opts Options) (*Reader, error) {
+	opts = opts.withDefaults()
+	segID := seg.GetSegmentID()
+	fields := schema.GetFields()
+	for _, f := range fields {
+		if _, err := binlog.ArrowType(f); err != nil {
+			return nil, fmt.Errorf("segread: segment %d: %w", segID, err)
+		}
+	}
+	chunks, err := planChunks(segID, fields, seg, canFill)
+	if err != nil {
+		return nil, err
+	}
+	r := &Reader{segID: segID, schema: schema, fields: fields, chunks: chunks, opts: opts,
+		fills: make([]arrow.Array, len(fields))}
+	for _, c := range chunks {
+		r.numRows += c.rows
+		for fi, fr := range c.files {
+			if fr == nil && r.fills[fi] == nil {
+				fill, err := buildFill(fields[fi], opts.BatchRows)
+				if err != nil {
+					r.releaseFills()
+					return nil, fmt.Errorf("segread: segment %d field %d (%s): %w", segID, fields[fi].GetFieldID(), fields[fi].GetName(), err)
+				}
+				r.fills[fi] = fill
+			}
+		}
+	}
+	dctx, cancel := context.WithCancel(ctx)
+	r.cancel = cancel
+	r.done = make(chan struct{})
+	r.ready = make(chan downloaded, opts.Prefetch+1)
+	r.tokens = make(chan struct{}, opts.Prefetch+1)
+	go r.download(dctx, store)
+	return r, nil
+}
+
+// NumRows returns the segment's row count from the binlog metadata
+// (entries_num); Next checks every file against it.
+func (r *Reader) NumRows() int64 { return r.numRows }
+
+// download fetches the chunks in order, each chunk's files in parallel,
+// holding at most Prefetch+1 chunks (a token each) at a time.
+func (r *Reader) download(ctx context.Context, store objstore.Store) {
+	defer close(r.done)
+	defer close(r.ready)
+	for i := range r.chunks {
+		select {
+		case r.tokens <- struct{}{}:
+		case <-ctx.Done():
+			r.stop = context.Cause(ctx)
+			return
+		}
+		c := &r.chunks[i]
+		d := downloaded{index: i, data: make([][]byte, len(c.files))}
+		d.err = parallel(len(c.files), r.opts.Parallelism, func(fi int) error {
+			fr := c.files[fi]
+			if fr == nil {
+				return nil
+			}
+			data, err := getAll(ctx, store, fr.key, fr.size)
+			if err != nil {
+				return r.fieldErr(fi, err)
+			}
+			d.data[fi] = data
+			return nil
+		})
+		r.ready <- d // never blocks: ready holds as many entries as there are tokens
+		if d.err != nil {
+			return
+		}
+	}
+}
+
+func (r *Reader) fieldErr(fi int, err error) error {
+	f := r.fields[fi]
+	return fmt.Errorf("segread: segment %d field %d (%s): %w", r.segID, f.GetFieldID(), f.GetName(), err)
+}
+
+// Next returns the next batch of at most BatchRows rows, or io.EOF after
+// the last one. Batches never span two chunks.
+func (r *Reader) Next(ctx context.Context) (*Batch, error) {
+	for {
+		if r.closed.Load() {
+			return nil, fmt.Errorf("segread: segment %d: Next after Close", r.segID)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("segread: segment %d: %w", r.segID, err)
+		}
+		if r.cur == nil {
+			if r.next == len(r.chunks) {
+				return nil, io.EOF
+			}
+			if err := r.openNext(ctx); err != nil {
+				return nil, err
+			}
+		}
+		if r.cur.pos < r.cur.rows {
+			return r.batch()
+		}
+		r.finishChunk()
+	}
+}
+
+// openNext waits for the next downloaded chunk and opens its readers.
+func (r *Reader) openNext(ctx context.Context) error {
+	var d downloaded
+	var ok bool
+	select {
+	case d, ok = <-r.ready:
+	case <-ctx.Done():
+		return fmt.Errorf("segread: segment %d: %w", r.segID, ctx.Err())
+	}
+	if !ok {
+		return fmt.Errorf("segread: segment %d: downloads stopped: %w", r.segID, r.stop)
+	}
+	r.next++
+	if d.err != nil {
+		<-r.tokens
+		return d.err
+	}
+	oc, err := r.openChunk(&r.chunks[d.index], d.data)
+	if err != nil {
+		<-r.tokens
+		return err
+	}
+	r.cur = oc
+	return nil
+}
+
+// finishChunk drops the current chunk's readers and bytes and lets the
+// downloader fetch one more chunk.
+func (r *Reader) finishChunk() {
+	if r.cur == nil {
+		return
+	}
+	r.cur.close()
+	r.cur = nil
+	<-r.tokens
+}
+
+func (r *Reader) batch() (*Batch, error) {
+	oc := r.cur
+	n := int(min(int64(r.opts.BatchRows), oc.rows-oc.pos))
+	cols := make([]arrow.Array, len(r.fields))
+	err := parallel(len(r.fields), r.opts.Parallelism, func(fi int) error {
+		if cur := oc.cursors[fi]; cur != nil {
+			a, err := cur.take(n)
+			if err != nil {
+				return r.fieldErr(fi, err)
+			}
+			cols[fi] = a
+			return nil
+		}
+		cols[fi] = sliceOf(r.fills[fi], 0, n)
+		return nil
+	})
+	if err != nil {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+		return nil, err
+	}
+	b := &Batch{FirstRow: r.firstRow, Rows: n, Columns: make(map[int64]arrow.Array, len(cols))}
+	for fi, c := range cols {
+		b.Columns[r.fields[fi].GetFieldID()] = c
+	}
+	b.RowSizes = RowSizes(r.schema, b.Columns, n)
+	for _, s := range b.RowSizes {
+		b.Bytes += int64(s)
+	}
+	oc.pos += int64(n)
+	r.firstRow += int64(n)
+	return b, nil
+}
+
+// Close stops the downloads and releases everything the reader holds. It
+// does not release batches already returned.
+func (r *Reader) Close() error {
+	if r.closed.Swap(true) {
+		return nil
+	}
+	r.cancel()
+	<-r.done
+	if r.cur != nil {
+		r.cur.close()
+		r.cur = nil
+	}
+	r.releaseFills()
+	return nil
+}
+
+func (r *Reader) releaseFills() {
+	for i, f := range r.fills {
+		if f != nil {
+			f.Release()
+			r.fills[i] = nil
+		}
+	}
+}
+
+// parallel runs fn(0..n-1) on at most limit goroutines and returns the
+// error of the lowest failing index.
+func parallel(n, limit int, fn func(i int) error) error {
+	if n == 0 {
+		return nil
+	}
+	errs := make([]error, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(n, max(limit, 1)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				errs[i] = fn(i)
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
