@@ -23,6 +23,7 @@ type delEntry[K pkey.Key] struct {
 type delIndex[K pkey.Key] struct {
 	ents   []delEntry[K]
 	sealed bool
+	cur    int // deletedAsc's position
 }
 
 // add appends delete records. Capacity was reserved in begin, so this
@@ -74,6 +75,18 @@ func (d *delIndex[K]) deleted(pk K, ts uint64) bool {
 		}
 	}
 	return lo < len(d.ents) && d.ents[lo].pk == pk && ts < d.ents[lo].ts
+}
+
+// deletedAsc is deleted for rows whose pks never decrease between calls
+// (a sorted segment, order checked by the caller): a cursor walks the
+// index once instead of a binary search per row.
+func (d *delIndex[K]) deletedAsc(pk K, ts uint64) bool {
+	i := d.cur
+	for i < len(d.ents) && d.ents[i].pk < pk {
+		i++
+	}
+	d.cur = i
+	return i < len(d.ents) && d.ents[i].pk == pk && ts < d.ents[i].ts
 }
 
 func (d *delIndex[K]) bytes() uint64 {

@@ -77,9 +77,15 @@ func (g *merger[K]) add(m *mixer[K], b *abi.Batch, pks []K, ts []int64, sizes []
 		return err
 	}
 	di, c, first := &m.dels[b.Segment], &m.counts[b.Segment], uint32(b.FirstRow)
+	hasDels := len(di.ents) > 0
 	before := len(q.rows)
 	for i, pk := range pks {
-		if !m.keep(di, c, pk, ts[i]) {
+		if hasDels && di.deletedAsc(pk, uint64(ts[i])) {
+			c.Deleted++
+			continue
+		}
+		if m.expired(ts[i]) {
+			c.Expired++
 			continue
 		}
 		if pk, err = pkey.Keep(&m.arena, pk); err != nil {
@@ -126,7 +132,12 @@ func (g *merger[K]) drain(m *mixer[K], out sdk.Emitter, final bool) error {
 		if bounded && !pkey.Less(r.pk, s, bound, boundSeg) {
 			break
 		}
-		if err := m.emitRow(s, r.row, r.size); err != nil {
+		o, ok := m.place.next(r.size)
+		if !ok {
+			return m.place.err()
+		}
+		m.kept++
+		if err := m.runs.add(s, r.row, o); err != nil {
 			return err
 		}
 		q.head++

@@ -80,18 +80,10 @@ func (m *mixer[K]) seal() {
 	}
 }
 
-// keep applies the row filter of Milvus's entity filter: deleted first,
-// then expired; it counts the dropped row.
-func (m *mixer[K]) keep(di *delIndex[K], c *abi.Counter, pk K, ts int64) bool {
-	if len(di.ents) > 0 && di.deleted(pk, uint64(ts)) {
-		c.Deleted++
-		return false
-	}
-	if m.ttlMs > 0 && m.nowMs-int64(uint64(ts)>>18) >= m.ttlMs {
-		c.Expired++
-		return false
-	}
-	return true
+// expired is the TTL rule: the row's age (now minus the physical part of
+// its hybrid timestamp) reached the TTL. The delete check comes first.
+func (m *mixer[K]) expired(ts int64) bool {
+	return m.ttlMs > 0 && m.nowMs-int64(uint64(ts)>>18) >= m.ttlMs
 }
 
 func (m *mixer[K]) batch(b *abi.Batch, out sdk.Emitter) error {
@@ -107,26 +99,27 @@ func (m *mixer[K]) batch(b *abi.Batch, out sdk.Emitter) error {
 		}
 		return m.merge.drain(m, out, false)
 	}
-	di, c, first := &m.dels[b.Segment], &m.counts[b.Segment], uint32(b.FirstRow)
+	di, c, seg, first := &m.dels[b.Segment], &m.counts[b.Segment], b.Segment, uint32(b.FirstRow)
+	hasDels := len(di.ents) > 0
 	for i, pk := range pks {
-		if !m.keep(di, c, pk, ts[i]) {
+		if hasDels && di.deleted(pk, uint64(ts[i])) {
+			c.Deleted++
 			continue
 		}
-		if err := m.emitRow(b.Segment, first+uint32(i), sizes[i]); err != nil {
+		if m.expired(ts[i]) {
+			c.Expired++
+			continue
+		}
+		o, ok := m.place.next(sizes[i])
+		if !ok {
+			return m.place.err()
+		}
+		m.kept++
+		if err := m.runs.add(seg, first+uint32(i), o); err != nil {
 			return err
 		}
 	}
 	return m.runs.flush(out, false)
-}
-
-// emitRow places one surviving row in the output order.
-func (m *mixer[K]) emitRow(seg, row, size uint32) error {
-	o, err := m.place.place(size)
-	if err != nil {
-		return err
-	}
-	m.kept++
-	return m.runs.add(seg, row, o)
 }
 
 func (m *mixer[K]) finish(out sdk.Emitter) error {

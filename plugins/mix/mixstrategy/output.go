@@ -22,19 +22,21 @@ func newPlacer(t *sdk.Task) placer {
 	return placer{task: t, maxSize: uint64(t.MaxSize), maxRows: uint64(t.MaxRows)}
 }
 
-// place returns the output of the next surviving row of the given size.
-func (p *placer) place(size uint32) (uint32, error) {
+// next returns the output of the next surviving row of the given size;
+// ok is false when that output is not below max_outputs (see err). It is
+// small enough to be inlined into the per-row loops.
+func (p *placer) next(size uint32) (out uint32, ok bool) {
 	if p.rows > 0 && (p.bytes >= p.maxSize || p.maxRows > 0 && p.rows >= p.maxRows) {
 		p.out++
 		p.bytes, p.rows = 0, 0
 	}
-	if p.out >= p.task.MaxOutputs {
-		return 0, outputError(p.task, p.out)
-	}
 	p.bytes += uint64(size)
 	p.rows++
-	return p.out, nil
+	return p.out, p.out < p.task.MaxOutputs
 }
+
+// err is the failure after next returned !ok.
+func (p *placer) err() error { return outputError(p.task, p.out) }
 
 // outputs is the number of outputs that received rows.
 func (p *placer) outputs() uint32 {
@@ -44,44 +46,61 @@ func (p *placer) outputs() uint32 {
 	return p.out + 1
 }
 
-// runList collects runs, merging a row into the previous run when it
-// continues it (same segment, next row, same output).
+// runList collects runs. The open run (cur) grows while rows continue it
+// (same segment, next row, same output); closed runs wait in runs until
+// flush hands them to the host.
 type runList struct {
 	runs    []abi.Run
-	emitted uint64 // runs handed to the host
+	cur     abi.Run // Count == 0: no open run
+	emitted uint64  // runs handed to the host
 }
 
 func (l *runList) add(seg, row, out uint32) error {
-	if n := len(l.runs); n > 0 {
-		r := &l.runs[n-1]
-		if r.Segment == seg && r.Output == out && r.FirstRow+r.Count == row {
-			r.Count++
-			return nil
-		}
+	c := &l.cur
+	if c.Count > 0 && c.FirstRow+c.Count == row && c.Segment == seg && c.Output == out {
+		c.Count++
+		return nil
+	}
+	return l.start(seg, row, out)
+}
+
+// start closes the open run and opens a new one of one row.
+func (l *runList) start(seg, row, out uint32) error {
+	if err := l.close(); err != nil {
+		return err
+	}
+	l.cur = abi.Run{Segment: seg, FirstRow: row, Count: 1, Output: out}
+	return nil
+}
+
+func (l *runList) close() error {
+	if l.cur.Count == 0 {
+		return nil
 	}
 	var err error
 	if l.runs, err = pkey.Grow(l.runs, 1, "mix: run list"); err != nil {
 		return err
 	}
-	l.runs = append(l.runs, abi.Run{Segment: seg, FirstRow: row, Count: 1, Output: out})
+	l.runs = append(l.runs, l.cur)
+	l.cur = abi.Run{}
 	return nil
 }
 
-// flush emits the collected runs. Unless final, the last run is held back,
-// since the next batch may continue it.
+// flush emits the closed runs; with final set, the open run too. (The open
+// run is held back otherwise, since the next batch may continue it.)
 func (l *runList) flush(out sdk.Emitter, final bool) error {
-	n := len(l.runs)
-	if !final {
-		n--
+	if final {
+		if err := l.close(); err != nil {
+			return err
+		}
 	}
-	if n <= 0 {
+	if len(l.runs) == 0 {
 		return nil
 	}
-	if err := out.Runs(l.runs[:n]); err != nil {
+	if err := out.Runs(l.runs); err != nil {
 		return err
 	}
-	l.emitted += uint64(n)
-	rest := copy(l.runs, l.runs[n:])
-	l.runs = l.runs[:rest]
+	l.emitted += uint64(len(l.runs))
+	l.runs = l.runs[:0]
 	return nil
 }
