@@ -23,7 +23,7 @@ import (
 
 // Defaults for Config's zero values.
 const (
-	DefaultMaxModuleBytes = 32 << 20
+	DefaultMaxModuleBytes = 16 << 20 // a Go strategy is ~3 MB; bounds decode work too
 	DefaultMaxGrant       = 4 << 30
 	DefaultTaskTimeout    = 10 * time.Minute
 	DefaultOutputLimit    = 16 << 10

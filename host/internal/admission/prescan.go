@@ -25,7 +25,8 @@ const (
 // module declaring 2^32-1 results in a function type makes it ask for 32 GB
 // and the Go runtime dies with a fatal, unrecoverable out-of-memory.
 // Together with the size limit this bounds what decoding can allocate to a
-// small multiple of the binary's size. Everything else (opcodes, types,
+// multiple of the binary's size (at most ~25x, for a code section of empty
+// 3-byte bodies each decoded into a ~72-byte record). Everything else (opcodes, types,
 // indexes) is left to wazero's validation.
 func Prescan(b []byte) *Violation {
 	err := prescan(b)
@@ -270,7 +271,7 @@ func section(id byte, s *scanner) error {
 	case 9:
 		return vec(s, "element segment", 2, func() error { return elementSegment(s) })
 	case 10:
-		return vec(s, "function body", 2, func() error {
+		return vec(s, "function body", 3, func() error { // size, local count, end
 			size, err := s.count("body size", 1)
 			if err != nil {
 				return err
