@@ -99,25 +99,64 @@ func (m *mixer[K]) batch(b *abi.Batch, out sdk.Emitter) error {
 		}
 		return m.merge.drain(m, out, false)
 	}
-	di, c, seg, first := &m.dels[b.Segment], &m.counts[b.Segment], b.Segment, uint32(b.FirstRow)
+	return m.filterInOrder(b.Segment, uint32(b.FirstRow), pks, ts, sizes, out)
+}
+
+// filterInOrder is the unsorted path: rows keep their arrival order. It
+// tracks the current stretch of surviving rows of one output in locals and
+// records a run only when the stretch ends, which keeps the per-row work
+// free of calls (they are costly in Go's wasm code).
+func (m *mixer[K]) filterInOrder(seg, first uint32, pks []K, ts []int64, sizes []uint32, out sdk.Emitter) error {
+	di, c := &m.dels[seg], &m.counts[seg]
 	hasDels := len(di.ents) > 0
+	ttlMs, nowMs := m.ttlMs, m.nowMs
+	p := m.place
+	var deleted, expired uint32
+	start, runOut := -1, uint32(0)
+	var err error
 	for i, pk := range pks {
-		if hasDels && di.deleted(pk, uint64(ts[i])) {
-			c.Deleted++
+		t := ts[i]
+		drop := false
+		if hasDels && di.deleted(pk, uint64(t)) {
+			deleted++
+			drop = true
+		} else if ttlMs > 0 && nowMs-int64(uint64(t)>>18) >= ttlMs {
+			expired++
+			drop = true
+		}
+		if drop {
+			if start >= 0 {
+				if err = m.runs.addRun(seg, first+uint32(start), uint32(i-start), runOut); err != nil {
+					break
+				}
+				start = -1
+			}
 			continue
 		}
-		if m.expired(ts[i]) {
-			c.Expired++
-			continue
-		}
-		o, ok := m.place.next(sizes[i])
+		o, ok := p.next(sizes[i])
 		if !ok {
-			return m.place.err()
+			err = p.err()
+			break
 		}
-		m.kept++
-		if err := m.runs.add(seg, first+uint32(i), o); err != nil {
-			return err
+		if start >= 0 && o != runOut {
+			if err = m.runs.addRun(seg, first+uint32(start), uint32(i-start), runOut); err != nil {
+				break
+			}
+			start = -1
 		}
+		if start < 0 {
+			start, runOut = i, o
+		}
+	}
+	if err == nil && start >= 0 {
+		err = m.runs.addRun(seg, first+uint32(start), uint32(len(pks)-start), runOut)
+	}
+	m.place = p
+	c.Deleted += deleted
+	c.Expired += expired
+	m.kept += uint64(len(pks)) - uint64(deleted) - uint64(expired)
+	if err != nil {
+		return err
 	}
 	return m.runs.flush(out, false)
 }
