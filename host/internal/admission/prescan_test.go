@@ -41,3 +41,19 @@ func TestPrescanAcceptsWellFormed(t *testing.T) {
 		t.Fatal(v)
 	}
 }
+
+// FuzzPrescan: the pre-scan reads untrusted bytes and must never panic.
+func FuzzPrescan(f *testing.F) {
+	m := wt.New()
+	m.Import("compact_v1", "emit", []byte{wt.I32, wt.I32, wt.I32}, []byte{wt.I32})
+	m.Memory(1, 4).Data(16, []byte("hello")).Custom("name", []byte{1, 4, 1, 0, 1, 'f'})
+	m.Export("f", m.Func(wt.Func{Params: []byte{wt.I32}, Results: []byte{wt.I32}, Locals: []byte{wt.I64}, Body: wt.LocalGet(0)}))
+	f.Add(m.Bytes())
+	f.Add([]byte(hdr + "\x09\x07\x01\x00\x41\x00\x0b\x01\x00"))     // element segment
+	f.Add([]byte(hdr + "\x00\x0c\x04name\x02\x05\x01\x00\x01\x00\x00")) // local names
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if v := Prescan(b); v != nil && v.Rule != RuleValidate {
+			t.Fatalf("rule %q", v.Rule)
+		}
+	})
+}
