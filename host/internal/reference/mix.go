@@ -93,6 +93,9 @@ func Mix(ctx context.Context, store objstore.Store, root string, plan *datapb.Co
 	if plan.GetMaxSize() <= 0 {
 		return fail(fmt.Errorf("max_size is %d, must be > 0", plan.GetMaxSize()))
 	}
+	if !hasInsertBinlogs(plan) {
+		return fail(errors.New("illegal compaction plan: no input segment has insert binlogs"))
+	}
 	if err := milvuspath.FillPlan(root, plan); err != nil {
 		return fail(err)
 	}
@@ -182,6 +185,19 @@ func Mix(ctx context.Context, store objstore.Store, root string, plan *datapb.Co
 	res.Counts.Kept = int64(len(order))
 	res.Placeholder = len(res.Outputs) == 0
 	return res, nil
+}
+
+// hasInsertBinlogs reports whether some input has an insert binlog; Milvus
+// 2.6 refuses a plan whose inputs have none (§4.1).
+func hasInsertBinlogs(plan *datapb.CompactionPlan) bool {
+	for _, seg := range plan.GetSegmentBinlogs() {
+		for _, fb := range seg.GetFieldBinlogs() {
+			if len(fb.GetBinlogs()) > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // kWayMerge merges the inputs' rows by pk: at each step the smallest head

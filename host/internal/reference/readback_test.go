@@ -242,6 +242,15 @@ func TestMixErrors(t *testing.T) {
 		t.Fatalf("max_size 0: %v", err)
 	}
 	p = proto.Clone(col.MixPlan).(*datapb.CompactionPlan)
+	for _, s := range p.SegmentBinlogs {
+		for _, fb := range s.FieldBinlogs {
+			fb.Binlogs = nil
+		}
+	}
+	if _, err := Mix(ctx, store, cfg.RootPath, p); err == nil || !strings.Contains(err.Error(), "no input segment has insert binlogs") {
+		t.Fatalf("inputs without binlogs: %v", err)
+	}
+	p = proto.Clone(col.MixPlan).(*datapb.CompactionPlan)
 	if err := milvuspath.FillPlan(cfg.RootPath, p); err != nil {
 		t.Fatal(err)
 	}
