@@ -49,7 +49,7 @@ func FuzzPrescan(f *testing.F) {
 	m.Memory(1, 4).Data(16, []byte("hello")).Custom("name", []byte{1, 4, 1, 0, 1, 'f'})
 	m.Export("f", m.Func(wt.Func{Params: []byte{wt.I32}, Results: []byte{wt.I32}, Locals: []byte{wt.I64}, Body: wt.LocalGet(0)}))
 	f.Add(m.Bytes())
-	f.Add([]byte(hdr + "\x09\x07\x01\x00\x41\x00\x0b\x01\x00"))     // element segment
+	f.Add([]byte(hdr + "\x09\x07\x01\x00\x41\x00\x0b\x01\x00"))         // element segment
 	f.Add([]byte(hdr + "\x00\x0c\x04name\x02\x05\x01\x00\x01\x00\x00")) // local names
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if v := Prescan(b); v != nil && v.Rule != RuleValidate {
