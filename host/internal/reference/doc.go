@@ -46,7 +46,26 @@
 //   - VarChar, String, Text, JSON, Array, SparseFloatVector: the length in
 //     bytes of the stored value plus 4 (a null counts as 4).
 //
-// Validity bitmaps are not counted.
+// Validity bitmaps are not counted. This is simpler than Milvus, which sums
+// Arrow buffer sizes (Bool as bits, offsets as (n+1)×4, validity bitmaps,
+// Array fields × an expansion ratio) and checks the size only once per
+// record batch, so its outputs overshoot max_size by up to a batch; here
+// the check is per row, so outputs are exactly predictable.
+//
+// # Values
+//
+// Row values are canonical Go values, one per field:
+//
+//	nil                         null
+//	bool                        Bool
+//	int8, int16, int32, int64   Int8, Int16, Int32, Int64, Timestamptz
+//	float32, float64            Float, Double (compared by bit pattern)
+//	string                      VarChar, String, Text
+//	[]byte                      JSON, Array (protobuf bytes), SparseFloatVector
+//	                            and fixed-width vectors (raw bytes)
+//
+// A field without binlogs for some chunks (schema evolution) holds its
+// default value there, or null when it has none.
 //
 // # L0
 //

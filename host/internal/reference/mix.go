@@ -72,8 +72,7 @@ type Row struct {
 	PK      any    // int64 or string
 	TS      uint64 // the Timestamp field (ID 1)
 	// Values holds one canonical value per field of MixResult.Fields (see
-	// the package documentation of read.go's value forms: nil for null,
-	// bool, int8..int64, float32, float64, string or []byte).
+	// the package documentation, "Values").
 	Values []any
 }
 

@@ -22,16 +22,6 @@ import (
 	"github.com/compacthost/compacthost/storage/objstore"
 )
 
-// Values in this package are canonical Go values, one per row and field:
-//
-//	nil                         null
-//	bool                        Bool
-//	int8, int16, int32, int64   Int8, Int16, Int32, Int64 and Timestamptz
-//	float32, float64            Float, Double
-//	string                      VarChar, String, Text
-//	[]byte                      JSON, Array (protobuf bytes), SparseFloatVector,
-//	                            every fixed-width vector (raw little-endian bytes)
-
 // table is one segment's insert data read whole: cols[i][r] is the value of
 // fields[i] at row r.
 type table struct {
