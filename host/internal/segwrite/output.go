@@ -1,0 +1,259 @@
+package segwrite
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
+
+	"github.com/compacthost/compacthost/storage/binlog"
+	"github.com/compacthost/compacthost/storage/milvuspath"
+	"github.com/compacthost/compacthost/storage/statslog"
+)
+
+// output is one output segment being written.
+type output struct {
+	index  int
+	segID  int64
+	rows   int64
+	insert []*datapb.FieldBinlog // per schema field, chunks in order
+	stats  *statslog.Builder
+	statFB *datapb.FieldBinlog
+	done   bool
+
+	// VarChar pk range seen so far: a pk that extends it is cloned before
+	// the stats builder keeps it (Arrow strings alias the column buffers).
+	strMin, strMax string
+	hasStr         bool
+
+	// The current chunk: per field, slices of the appended columns.
+	pieces      [][]arrow.Array
+	chunkRows   int64
+	chunkBytes  int64  // binlog.MemorySize of the pieces
+	tsLo, tsHi  uint64 // row timestamp range of the chunk
+	pinned      map[arrow.ArrayData]struct{}
+	pinnedBytes int64 // MemorySize of the whole source columns the pieces keep alive
+}
+
+func newOutput(w *Writer, index int, segID int64) (*output, error) {
+	pk := w.fields[w.pkIndex]
+	b, err := statslog.NewBuilder(pk.GetFieldID(), pk.GetDataType(), w.cfg.BloomCapacity)
+	if err != nil {
+		return nil, fmt.Errorf("segwrite: output %d: %w", index, err)
+	}
+	o := &output{index: index, segID: segID, stats: b, pieces: make([][]arrow.Array, len(w.fields)),
+		pinned: map[arrow.ArrayData]struct{}{}}
+	for _, f := range w.fields {
+		o.insert = append(o.insert, &datapb.FieldBinlog{FieldID: f.GetFieldID()})
+	}
+	o.resetChunk()
+	return o, nil
+}
+
+func (o *output) resetChunk() {
+	for i := range o.pieces {
+		o.pieces[i] = o.pieces[i][:0]
+	}
+	o.chunkRows, o.chunkBytes, o.pinnedBytes = 0, 0, 0
+	o.tsLo, o.tsHi = ^uint64(0), 0
+	clear(o.pinned)
+}
+
+// append references rows [off, off+n) of every column and feeds the pk
+// stats and the chunk's timestamp range.
+func (o *output) append(w *Writer, cols map[int64]arrow.Array, off, n int) {
+	src := cols[w.fields[0].GetFieldID()].Data()
+	_, seen := o.pinned[src]
+	if !seen {
+		o.pinned[src] = struct{}{}
+	}
+	for i, f := range w.fields {
+		c := cols[f.GetFieldID()]
+		s := array.NewSlice(c, int64(off), int64(off+n))
+		o.pieces[i] = append(o.pieces[i], s)
+		o.chunkBytes += binlog.MemorySize(s, f)
+		if !seen {
+			o.pinnedBytes += binlog.MemorySize(c, f)
+		}
+	}
+	for _, ts := range cols[timestampField].(*array.Int64).Int64Values()[off : off+n] {
+		o.tsLo, o.tsHi = min(o.tsLo, uint64(ts)), max(o.tsHi, uint64(ts))
+	}
+	switch pk := cols[w.fields[w.pkIndex].GetFieldID()].(type) {
+	case *array.Int64:
+		for _, v := range pk.Int64Values()[off : off+n] {
+			o.stats.AddInt64(v)
+		}
+	case *array.String:
+		for i := off; i < off+n; i++ {
+			v := pk.Value(i)
+			if !o.hasStr || v < o.strMin || v > o.strMax {
+				v = strings.Clone(v)
+				if !o.hasStr || v < o.strMin {
+					o.strMin = v
+				}
+				if !o.hasStr || v > o.strMax {
+					o.strMax = v
+				}
+				o.hasStr = true
+			}
+			o.stats.AddVarChar(v)
+		}
+	}
+	o.rows += int64(n)
+	o.chunkRows += int64(n)
+}
+
+// compact copies the chunk's pieces into one array per field so that the
+// source batches they reference can be freed (many sparse appends would
+// otherwise keep whole batches alive).
+func (o *output) compact() error {
+	for i, ps := range o.pieces {
+		if len(ps) <= 1 {
+			continue
+		}
+		a, err := array.Concatenate(ps, memory.DefaultAllocator)
+		if err != nil {
+			return fmt.Errorf("segwrite: output %d: compacting a chunk: %w", o.index, err)
+		}
+		releaseAll(ps)
+		o.pieces[i] = append(o.pieces[i][:0], a)
+	}
+	clear(o.pinned)
+	o.pinnedBytes = o.chunkBytes
+	return nil
+}
+
+// flush writes the current chunk: K consecutive log IDs in schema field
+// order, one insert binlog per field, encoded and uploaded in parallel.
+func (o *output) flush(ctx context.Context, w *Writer) error {
+	if o.chunkRows == 0 {
+		return nil
+	}
+	first, err := w.cfg.LogIDs.Take(len(w.fields))
+	if err != nil {
+		return fmt.Errorf("segwrite: output %d (segment %d): insert log IDs: %w", o.index, o.segID, err)
+	}
+	logs := make([]*datapb.Binlog, len(w.fields))
+	err = parallel(len(w.fields), w.cfg.UploadParallelism, func(i int) error {
+		f := w.fields[i]
+		logID := first + int64(i)
+		key := milvuspath.InsertLog(w.cfg.Root, w.cfg.CollectionID, w.cfg.PartitionID, o.segID, f.GetFieldID(), logID)
+		col, err := joined(o.pieces[i])
+		if err != nil {
+			return fmt.Errorf("segwrite: %s: %w", key, err)
+		}
+		defer col.Release()
+		var buf bytes.Buffer
+		desc := binlog.Descriptor{Timestamp: w.cfg.Timestamp, CollectionID: w.cfg.CollectionID,
+			PartitionID: w.cfg.PartitionID, SegmentID: o.segID}
+		wr, err := binlog.EncodeInsert(&buf, desc, f, col, w.cfg.FieldOptions[f.GetFieldID()])
+		if err != nil {
+			return fmt.Errorf("segwrite: %s: %w", key, err)
+		}
+		if err := w.put(ctx, key, buf.Bytes()); err != nil {
+			return fmt.Errorf("segwrite: output %d (segment %d): %w", o.index, o.segID, err)
+		}
+		logs[i] = &datapb.Binlog{EntriesNum: wr.Rows, TimestampFrom: o.tsLo, TimestampTo: o.tsHi,
+			LogPath: key, LogSize: wr.Bytes, LogID: logID, MemorySize: wr.MemorySize}
+		return nil
+	})
+	for _, ps := range o.pieces {
+		releaseAll(ps)
+	}
+	o.resetChunk()
+	if err != nil {
+		return err
+	}
+	for i, b := range logs {
+		o.insert[i].Binlogs = append(o.insert[i].Binlogs, b)
+	}
+	return nil
+}
+
+// finish writes the output's pk stats log (one log ID), then its last chunk.
+func (o *output) finish(ctx context.Context, w *Writer) error {
+	o.done = true
+	pk := w.fields[w.pkIndex]
+	s, err := o.stats.Finish()
+	if err != nil {
+		return fmt.Errorf("segwrite: output %d (segment %d): %w", o.index, o.segID, err)
+	}
+	data, err := statslog.Encode(s)
+	o.stats = nil
+	if err != nil {
+		return fmt.Errorf("segwrite: output %d (segment %d): %w", o.index, o.segID, err)
+	}
+	logID, err := w.cfg.LogIDs.Take(1)
+	if err != nil {
+		return fmt.Errorf("segwrite: output %d (segment %d): stats log ID: %w", o.index, o.segID, err)
+	}
+	key := milvuspath.StatsLog(w.cfg.Root, w.cfg.CollectionID, w.cfg.PartitionID, o.segID, pk.GetFieldID(), logID)
+	if err := w.put(ctx, key, data); err != nil {
+		return fmt.Errorf("segwrite: output %d (segment %d): %w", o.index, o.segID, err)
+	}
+	o.statFB = &datapb.FieldBinlog{FieldID: pk.GetFieldID(), Binlogs: []*datapb.Binlog{{
+		EntriesNum: o.rows, LogPath: key, LogSize: int64(len(data)), MemorySize: int64(len(data)), LogID: logID}}}
+	return o.flush(ctx, w)
+}
+
+func (o *output) result(w *Writer) *datapb.CompactionSegment {
+	return &datapb.CompactionSegment{
+		SegmentID: o.segID, NumOfRows: o.rows, InsertLogs: sortedByField(o.insert),
+		Field2StatslogPaths: []*datapb.FieldBinlog{o.statFB}, Channel: w.cfg.Channel,
+		IsSorted: w.cfg.IsSorted, StorageVersion: 0,
+	}
+}
+
+// release drops the chunk's references (on Abort).
+func (o *output) release() {
+	for _, ps := range o.pieces {
+		releaseAll(ps)
+	}
+	o.resetChunk()
+}
+
+// joined returns the pieces as one array (a new reference).
+func joined(ps []arrow.Array) (arrow.Array, error) {
+	if len(ps) == 1 {
+		ps[0].Retain()
+		return ps[0], nil
+	}
+	return array.Concatenate(ps, memory.DefaultAllocator)
+}
+
+func releaseAll(as []arrow.Array) {
+	for _, a := range as {
+		a.Release()
+	}
+}
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// parallel runs fn(0..n-1) with at most limit calls in flight and returns
+// the error of the lowest failing index.
+func parallel(n, limit int, fn func(i int) error) error {
+	errs := make([]error, n)
+	sem := make(chan struct{}, max(limit, 1))
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = fn(i)
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
