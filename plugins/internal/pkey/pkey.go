@@ -128,6 +128,22 @@ func Grow[T any](s []T, n int, what string) ([]T, error) {
 	return ns, nil
 }
 
+// Hash mixes a key into 64 well-spread bits (Fibonacci hashing for int64,
+// FNV-1a then Fibonacci for strings); use the high bits.
+func Hash[K Key](k K) uint64 {
+	var h uint64
+	switch v := any(k).(type) {
+	case int64:
+		h = uint64(v)
+	case string:
+		h = 14695981039346656037
+		for i := 0; i < len(v); i++ {
+			h = (h ^ uint64(v[i])) * 1099511628211
+		}
+	}
+	return h * 0x9E3779B97F4A7C15
+}
+
 // Less orders (key, segment) pairs: by key, ties by segment index.
 func Less[K Key](a K, sa uint32, b K, sb uint32) bool {
 	return a < b || a == b && sa < sb

@@ -24,6 +24,11 @@ type delIndex[K pkey.Key] struct {
 	ents   []delEntry[K]
 	sealed bool
 	cur    int // deletedAsc's position
+	// filter has one bit per hash of a deleted pk (about 8 bits per
+	// distinct pk, ~12% false positives), so most rows of an unsorted
+	// segment skip the binary search.
+	filter []uint64
+	shift  uint
 }
 
 // add appends delete records. Capacity was reserved in begin, so this
@@ -60,11 +65,27 @@ func (d *delIndex[K]) seal() {
 	}
 	clear(d.ents[w:]) // drop references to string keys
 	d.ents = d.ents[:w]
+	if w == 0 {
+		return
+	}
+	bits := uint(6)
+	for 1<<bits < 8*w {
+		bits++
+	}
+	d.shift = 64 - bits
+	d.filter = make([]uint64, 1<<(bits-6))
+	for _, e := range d.ents {
+		h := pkey.Hash(e.pk) >> d.shift
+		d.filter[h>>6] |= 1 << (h & 63)
+	}
 }
 
 // deleted reports whether a row (pk, ts) is deleted: a delete of pk exists
 // with a timestamp strictly newer than the row's.
 func (d *delIndex[K]) deleted(pk K, ts uint64) bool {
+	if h := pkey.Hash(pk) >> d.shift; d.filter[h>>6]&(1<<(h&63)) == 0 {
+		return false
+	}
 	lo, hi := 0, len(d.ents)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)

@@ -88,10 +88,14 @@ func (g *merger[K]) add(m *mixer[K], b *abi.Batch, pks []K, ts []int64, sizes []
 			c.Expired++
 			continue
 		}
-		if pk, err = pkey.Keep(&m.arena, pk); err != nil {
-			return err
-		}
 		q.rows = append(q.rows, queued[K]{pk: pk, row: first + uint32(i), size: sizes[i]})
+	}
+	if m.task.PKType == abi.TypeString { // the keys alias the batch: copy them
+		for j := before; j < len(q.rows); j++ {
+			if q.rows[j].pk, err = pkey.Keep(&m.arena, q.rows[j].pk); err != nil {
+				return err
+			}
+		}
 	}
 	if q.last, err = pkey.Keep(&m.arena, pks[len(pks)-1]); err != nil {
 		return err

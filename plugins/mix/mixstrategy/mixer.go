@@ -22,6 +22,7 @@ type mixer[K pkey.Key] struct {
 	runs    runList
 	merge   *merger[K] // nil unless every input is sorted and there are >= 2
 	scratch []K
+	outs    []uint32 // per row of the current batch: output or dropped
 	rowsIn  uint64
 	kept    uint64
 }
@@ -102,60 +103,54 @@ func (m *mixer[K]) batch(b *abi.Batch, out sdk.Emitter) error {
 	return m.filterInOrder(b.Segment, uint32(b.FirstRow), pks, ts, sizes, out)
 }
 
-// filterInOrder is the unsorted path: rows keep their arrival order. It
-// tracks the current stretch of surviving rows of one output in locals and
-// records a run only when the stretch ends, which keeps the per-row work
-// free of calls (they are costly in Go's wasm code).
+// dropped marks a row that does not survive in mixer.outs.
+const dropped = ^uint32(0)
+
+// filterInOrder is the unsorted path: rows keep their arrival order. The
+// per-row loops make no calls (calls inside loops are costly in Go's wasm
+// code): the first decides every row's output, the second turns the
+// outputs into runs.
 func (m *mixer[K]) filterInOrder(seg, first uint32, pks []K, ts []int64, sizes []uint32, out sdk.Emitter) error {
 	di, c := &m.dels[seg], &m.counts[seg]
 	hasDels := len(di.ents) > 0
 	ttlMs, nowMs := m.ttlMs, m.nowMs
 	p := m.place
+	if cap(m.outs) < len(pks) {
+		if err := pkey.CheckMemory(uint64(len(pks))*4, "mix: batch outputs"); err != nil {
+			return err
+		}
+		m.outs = make([]uint32, len(pks))
+	}
+	outs := m.outs[:len(pks)]
 	var deleted, expired uint32
-	start, runOut := -1, uint32(0)
-	var err error
+	full := false
 	for i, pk := range pks {
 		t := ts[i]
-		drop := false
 		if hasDels && di.deleted(pk, uint64(t)) {
 			deleted++
-			drop = true
-		} else if ttlMs > 0 && nowMs-int64(uint64(t)>>18) >= ttlMs {
-			expired++
-			drop = true
+			outs[i] = dropped
+			continue
 		}
-		if drop {
-			if start >= 0 {
-				if err = m.runs.addRun(seg, first+uint32(start), uint32(i-start), runOut); err != nil {
-					break
-				}
-				start = -1
-			}
+		if ttlMs > 0 && nowMs-int64(uint64(t)>>18) >= ttlMs {
+			expired++
+			outs[i] = dropped
 			continue
 		}
 		o, ok := p.next(sizes[i])
 		if !ok {
-			err = p.err()
+			full = true
 			break
 		}
-		if start >= 0 && o != runOut {
-			if err = m.runs.addRun(seg, first+uint32(start), uint32(i-start), runOut); err != nil {
-				break
-			}
-			start = -1
-		}
-		if start < 0 {
-			start, runOut = i, o
-		}
+		outs[i] = o
 	}
-	if err == nil && start >= 0 {
-		err = m.runs.addRun(seg, first+uint32(start), uint32(len(pks)-start), runOut)
+	if full {
+		return p.err()
 	}
 	m.place = p
 	c.Deleted += deleted
 	c.Expired += expired
 	m.kept += uint64(len(pks)) - uint64(deleted) - uint64(expired)
-	if err != nil {
+	if err := m.runs.addOutputs(seg, first, outs); err != nil {
 		return err
 	}
 	return m.runs.flush(out, false)

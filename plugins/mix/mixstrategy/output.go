@@ -78,6 +78,33 @@ func (l *runList) addRun(seg, row, count, out uint32) error {
 	return nil
 }
 
+// addOutputs adds rows first, first+1, ... of seg whose outputs are outs
+// (dropped = not kept), as runs.
+func (l *runList) addOutputs(seg, first uint32, outs []uint32) error {
+	var err error
+	// at most one run per row, plus the open run
+	if l.runs, err = pkey.Grow(l.runs, len(outs)+1, "mix: run list"); err != nil {
+		return err
+	}
+	runs, cur := l.runs, l.cur
+	for i, o := range outs {
+		if o == dropped {
+			continue
+		}
+		row := first + uint32(i)
+		if cur.Count > 0 && cur.FirstRow+cur.Count == row && cur.Segment == seg && cur.Output == o {
+			cur.Count++
+			continue
+		}
+		if cur.Count > 0 {
+			runs = append(runs, cur)
+		}
+		cur = abi.Run{Segment: seg, FirstRow: row, Count: 1, Output: o}
+	}
+	l.runs, l.cur = runs, cur
+	return nil
+}
+
 // start closes the open run and opens a new one of one row.
 func (l *runList) start(seg, row, out uint32) error {
 	if err := l.close(); err != nil {
@@ -91,9 +118,11 @@ func (l *runList) close() error {
 	if l.cur.Count == 0 {
 		return nil
 	}
-	var err error
-	if l.runs, err = pkey.Grow(l.runs, 1, "mix: run list"); err != nil {
-		return err
+	if len(l.runs) == cap(l.runs) {
+		var err error
+		if l.runs, err = pkey.Grow(l.runs, 1, "mix: run list"); err != nil {
+			return err
+		}
 	}
 	l.runs = append(l.runs, l.cur)
 	l.cur = abi.Run{}
