@@ -108,3 +108,49 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 }
+
+// With round-robin arrival of interleaved sorted inputs, the merge emits
+// as it goes: after each round, at most about one batch per segment is
+// still held back.
+func TestSortedMergeBuffersOnlyUnsafeRows(t *testing.T) {
+	const nseg, rounds, per = 3, 20, 100
+	segs := make([]abi.Segment, nseg)
+	for s := range segs {
+		segs[s] = abi.Segment{Rows: rounds * per, Sorted: true}
+	}
+	task := taskOf(abi.TypeInt64, segs, nil)
+	c := new(sdk.Collector)
+	d, err := sdk.NewDriver(mixstrategy.New(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Begin(taskBytes(t, task)); err != nil {
+		t.Fatal(err)
+	}
+	delivered := 0
+	for k := range rounds {
+		for s := range nseg {
+			pks := make([]int64, per)
+			for i := range pks {
+				pks[i] = int64((k*per+i)*nseg + s)
+			}
+			if err := d.Batch(rowsBatch(t, uint32(s), uint64(k*per), pks, same(per, int64(1)), nil)); err != nil {
+				t.Fatal(err)
+			}
+			delivered += per
+		}
+		emitted := 0
+		for _, r := range c.Runs {
+			emitted += int(r.Count)
+		}
+		if held := delivered - emitted; held > nseg*per {
+			t.Fatalf("round %d: %d rows delivered, %d emitted: %d held back", k, delivered, emitted, held)
+		}
+	}
+	if err := d.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Runs) != nseg*rounds*per {
+		t.Fatalf("%d runs, want one per row (the inputs interleave perfectly)", len(c.Runs))
+	}
+}

@@ -40,10 +40,16 @@ func TestDeleteRules(t *testing.T) {
 		rowsBatch(t, 0, 0, []int64{1, 2, 3, 4, 5}, []int64{100, 100, 100, 100, 100}, nil),
 		rowsBatch(t, 1, 0, []int64{5, 1}, []int64{100, 100}, nil),
 	}
+	var logs []string
+	setLogger(&logs)
+	defer setLogger(nil)
 	c := mustRun(t, task, dels, batches)
 	check(t, "deletes", c.Runs, c.Counters,
 		[]R{{0, 1, 1, 0}, {0, 3, 2, 0}, {1, 1, 1, 0}},
 		[]C{{Segment: 0, Deleted: 2}, {Segment: 1, Deleted: 1}})
+	if want := "mix: plan 7: 7 rows in, 4 kept in arrival order into 1 outputs (3 runs), 3 deleted, 0 expired"; len(logs) != 1 || logs[0] != want {
+		t.Errorf("logs %q, want %q", logs, want)
+	}
 }
 
 // TTL: age == ttl expires, age == ttl-1 ms survives; the delete check runs
