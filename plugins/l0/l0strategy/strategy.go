@@ -149,7 +149,7 @@ func newRouter[K pkey.Key](t *sdk.Task, parse func(string) (K, error)) (*router[
 	if err := pkey.CheckMemory(n*uint64(unsafe.Sizeof(zero)), "l0: delete keys"); err != nil {
 		return nil, err
 	}
-	r.keys = make([]K, 0, n)
+	r.keys = make([]K, 0, min(n, 1<<20)) // grows, checking the grant, beyond 1Mi keys
 	return r, nil
 }
 

@@ -3,7 +3,6 @@ package mixstrategy
 import (
 	"cmp"
 	"slices"
-	"unsafe"
 
 	"github.com/compacthost/compacthost/plugins/internal/pkey"
 )
@@ -108,9 +107,4 @@ func (d *delIndex[K]) deletedAsc(pk K, ts uint64) bool {
 	}
 	d.cur = i
 	return i < len(d.ents) && d.ents[i].pk == pk && ts < d.ents[i].ts
-}
-
-func (d *delIndex[K]) bytes() uint64 {
-	var zero delEntry[K]
-	return uint64(cap(d.ents)) * uint64(unsafe.Sizeof(zero))
 }

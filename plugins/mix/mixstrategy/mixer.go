@@ -51,7 +51,9 @@ func newMixer[K pkey.Key](t *sdk.Task, cols columns) (*mixer[K], error) {
 	}
 	for i := range t.Segments {
 		if s := &t.Segments[i]; s.Role == abi.RoleInput && s.Deletes > 0 {
-			m.dels[i].ents = make([]delEntry[K], 0, s.Deletes)
+			// reserve up to 1Mi records; beyond that the index grows (and
+			// checks the grant) as records arrive
+			m.dels[i].ents = make([]delEntry[K], 0, min(s.Deletes, 1<<20))
 		}
 	}
 	if inputs >= 2 && allSorted {

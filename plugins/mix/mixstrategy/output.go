@@ -64,20 +64,6 @@ func (l *runList) add(seg, row, out uint32) error {
 	return l.start(seg, row, out)
 }
 
-// addRun adds count consecutive rows starting at row, all to output out.
-func (l *runList) addRun(seg, row, count, out uint32) error {
-	c := &l.cur
-	if c.Count > 0 && c.FirstRow+c.Count == row && c.Segment == seg && c.Output == out {
-		c.Count += count
-		return nil
-	}
-	if err := l.start(seg, row, out); err != nil {
-		return err
-	}
-	l.cur.Count = count
-	return nil
-}
-
 // addOutputs adds rows first, first+1, ... of seg whose outputs are outs
 // (dropped = not kept), as runs.
 func (l *runList) addOutputs(seg, first uint32, outs []uint32) error {
