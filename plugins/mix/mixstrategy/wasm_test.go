@@ -62,3 +62,14 @@ func TestWasmMatchesNative(t *testing.T) {
 	}
 	t.Logf("%d tasks decided identically", tasks)
 }
+
+// TestWasmOutOfMemory: a task whose announced deletes cannot fit in the
+// grant fails in begin with OUT_OF_MEMORY and a message, not a crash.
+func TestWasmOutOfMemory(t *testing.T) {
+	g := wasmguest.New(t, wasmguest.Build(t, "github.com/compacthost/compacthost/plugins/mix"), 1024)
+	task := taskOf(abi.TypeInt64, []abi.Segment{{Rows: 1, Deletes: 10_000_000}}, func(t *abi.Task) { t.MemoryGrant = 64 << 20 })
+	st := g.Run(taskBytes(t, task), nil, nil)
+	if st != abi.StatusOutOfMemory || !strings.HasPrefix(g.Failed, "mix: delete index: 160000000 more bytes would not fit") {
+		t.Fatalf("status %s, fail message %q", st, g.Failed)
+	}
+}
