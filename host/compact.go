@@ -1,0 +1,227 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/compacthost/compacthost/abi"
+	"github.com/compacthost/compacthost/host/internal/pipeline"
+	"github.com/compacthost/compacthost/mempool"
+	"github.com/compacthost/compacthost/storage/binlog"
+	"github.com/compacthost/compacthost/storage/objstore"
+)
+
+// Defaults of Options' zero values.
+const (
+	DefaultRootPath    = "files"
+	DefaultBatchRows   = 8192
+	DefaultMemoryBytes = 2 << 30
+)
+
+// ErrInvalidPlan is wrapped by every plan validation error.
+var ErrInvalidPlan = pipeline.ErrInvalidPlan
+
+// Options configures a Host. Store is required.
+type Options struct {
+	// Store holds the collection's binlogs; outputs are written to it.
+	Store objstore.Store
+	// RootPath is Milvus's rootPath, the prefix of every log key
+	// (default DefaultRootPath, "files").
+	RootPath string
+	// Runtime runs the wasm strategies. Nil creates one from RuntimeConfig,
+	// closed by Host.Close.
+	Runtime       *Runtime
+	RuntimeConfig Config
+	// Plugins finds a plan's strategy by compaction type: the active plugin
+	// named "mix" or "l0". A CompactOption (WithPlugin, Native) overrides it.
+	Plugins *Registry
+	// Pool leases the memory of every task; nil creates a pool of
+	// MemoryBytes (default DefaultMemoryBytes).
+	Pool        *mempool.Pool
+	MemoryBytes int64
+	// Logger receives pipeline and runtime logs (default: none).
+	Logger hclog.Logger
+	// Progress, if set, is called at batch granularity with the task's
+	// counters, from the goroutine driving the strategy (one call at a time
+	// per task; tasks run concurrently call it concurrently).
+	Progress func(Progress)
+	// BatchRows is the most rows per batch (default DefaultBatchRows; a
+	// manifest asking for fewer gets fewer).
+	BatchRows int
+	// ReadParallelism bounds the binlogs downloaded and decoded at once per
+	// input segment and the deltalogs read at once (default GOMAXPROCS).
+	ReadParallelism int
+	// UploadParallelism bounds the output binlogs encoded and uploaded at
+	// once (default 4).
+	UploadParallelism int
+	// TaskTimeout bounds a whole task, the strategy's deadline included
+	// (default: the runtime's TaskTimeout).
+	TaskTimeout time.Duration
+	// FieldOptions overrides the binlog writer options per field ID, e.g.
+	// uncompressed vectors. Default: Milvus's (ZSTD level 3).
+	FieldOptions map[int64]binlog.WriterOptions
+}
+
+// Progress is a snapshot of a running task's counters.
+type Progress struct {
+	PlanID       int64
+	Stage        string // "deletes", "rows", "done"
+	DeletesRead  int64  // delete records delivered to the strategy
+	RowsRead     int64  // input rows delivered to the strategy
+	BytesRead    int64  // their uncompressed bytes (row sizes)
+	RowsWritten  int64  // rows appended to outputs (mix) or delete records written (L0)
+	BytesWritten int64  // uncompressed bytes of the rows written (mix)
+	Deleted      int64  // mix, at "done": rows the strategy dropped as deleted
+	Expired      int64  // mix, at "done": rows the strategy dropped as expired
+}
+
+// Host compacts Milvus plans through sandboxed strategies. It is safe for
+// concurrent use: tasks share the runtime and lease memory from the pool.
+type Host struct {
+	opts      Options
+	rt        *Runtime
+	ownRT     bool
+	pool      *mempool.Pool
+	log       hclog.Logger
+	mu        sync.Mutex
+	manifests map[string]abi.Manifest // by plugin sha256
+}
+
+// New checks opts and returns a Host.
+func New(ctx context.Context, opts Options) (*Host, error) {
+	if opts.Store == nil {
+		return nil, errors.New("host: Options.Store is required")
+	}
+	if opts.RootPath == "" {
+		opts.RootPath = DefaultRootPath
+	}
+	opts.RootPath = strings.Trim(opts.RootPath, "/")
+	if opts.BatchRows <= 0 {
+		opts.BatchRows = DefaultBatchRows
+	}
+	if opts.BatchRows > abi.MaxBatchRows {
+		return nil, fmt.Errorf("host: Options.BatchRows %d exceeds the ABI limit %d", opts.BatchRows, abi.MaxBatchRows)
+	}
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	h := &Host{opts: opts, rt: opts.Runtime, pool: opts.Pool, log: opts.Logger.Named("compact"), manifests: map[string]abi.Manifest{}}
+	if h.rt == nil {
+		cfg := opts.RuntimeConfig
+		if cfg.Logger == nil {
+			cfg.Logger = opts.Logger
+		}
+		rt, err := NewRuntime(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		h.rt, h.ownRT = rt, true
+	}
+	if h.pool == nil {
+		size := opts.MemoryBytes
+		if size <= 0 {
+			size = DefaultMemoryBytes
+		}
+		pool, err := mempool.NewPool(size)
+		if err != nil {
+			return nil, fmt.Errorf("host: %w", err)
+		}
+		h.pool = pool
+	}
+	if h.opts.TaskTimeout <= 0 {
+		h.opts.TaskTimeout = h.rt.cfg.TaskTimeout
+	}
+	return h, nil
+}
+
+// Runtime returns the host's wasm runtime.
+func (h *Host) Runtime() *Runtime { return h.rt }
+
+// Pool returns the pool tasks lease memory from.
+func (h *Host) Pool() *mempool.Pool { return h.pool }
+
+// Close closes the runtime if New created it. Finish running tasks first.
+func (h *Host) Close(ctx context.Context) error {
+	if h.ownRT {
+		return h.rt.Close(ctx)
+	}
+	return nil
+}
+
+// CompactOption adjusts one Compact call.
+type CompactOption func(*compactOptions)
+
+type compactOptions struct {
+	plugin *Plugin
+	native *nativeStrategy
+}
+
+// WithPlugin runs the plan through p instead of the registry's plugin.
+func WithPlugin(p *Plugin) CompactOption {
+	return func(o *compactOptions) { o.plugin, o.native = p, nil }
+}
+
+// CompactError is returned by Compact for any failure after decoding: it
+// names the plan, the strategy (when one was chosen) and the pipeline stage
+// ("validate", "strategy", "memory", "setup", "read", "write"). Unwrap
+// gives the cause: a *TaskError for strategy failures (errors.Is with
+// ErrTrap, ErrOutOfMemory, ErrDeadline, ErrABIMisuse, ...), ErrInvalidPlan
+// for bad plans, storage errors for reads and writes.
+type CompactError struct {
+	PlanID int64
+	Type   string   // "mix" or "l0" ("" if the plan type was not understood)
+	Plugin PluginID // zero before a strategy was chosen
+	Stage  string
+	Err    error
+}
+
+func (e *CompactError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "host: compact plan %d", e.PlanID)
+	if e.Type != "" || e.Plugin.Name != "" {
+		b.WriteString(" (")
+		b.WriteString(e.Type)
+		if e.Plugin.Name != "" {
+			if e.Type != "" {
+				b.WriteString(", ")
+			}
+			b.WriteString("plugin ")
+			b.WriteString(e.Plugin.String())
+		}
+		b.WriteString(")")
+	}
+	fmt.Fprintf(&b, ": %s: %v", e.Stage, e.Err)
+	return b.String()
+}
+
+func (e *CompactError) Unwrap() error { return e.Err }
+
+// DecodePlan decodes a Milvus datapb.CompactionPlan given as protojson (the
+// first non-space byte is '{') or binary protobuf. Unknown JSON fields are
+// ignored.
+func DecodePlan(b []byte) (*datapb.CompactionPlan, error) {
+	trimmed := strings.TrimSpace(string(b))
+	if trimmed == "" {
+		return nil, errors.New("host: decode plan: empty input")
+	}
+	plan := new(datapb.CompactionPlan)
+	if trimmed[0] == '{' {
+		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal([]byte(trimmed), plan); err != nil {
+			return nil, fmt.Errorf("host: decode plan (protojson): %w", err)
+		}
+		return plan, nil
+	}
+	if err := proto.Unmarshal(b, plan); err != nil {
+		return nil, fmt.Errorf("host: decode plan (binary protobuf): %w", err)
+	}
+	return plan, nil
+}

@@ -1,0 +1,587 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
+
+	"github.com/compacthost/compacthost/abi"
+	"github.com/compacthost/compacthost/abi/abiarrow"
+	"github.com/compacthost/compacthost/host/internal/segread"
+	"github.com/compacthost/compacthost/host/internal/segwrite"
+	"github.com/compacthost/compacthost/storage/deltalog"
+)
+
+// writeItem is one emit's work for the write stage: runs to apply, then
+// batches to release.
+type writeItem struct {
+	runs    []abi.Run
+	release []releaseMark
+}
+
+// releaseMark releases the held batches of seg that end at or before upTo.
+type releaseMark struct {
+	seg  uint32
+	upTo uint64
+}
+
+// mixRun is the state of one mix attempt. Fields marked (S) belong to the
+// strategy goroutine, which also runs the emit callback (the guest calls
+// it during Send/Finish); (W) to the write goroutine; mu guards held.
+type mixRun struct {
+	p      *Plan
+	cfg    Config
+	ctx    context.Context
+	fail   *failure
+	task   *abi.Task
+	writer *segwrite.Writer
+
+	delivered []uint64   // (S) rows delivered per segment
+	covered   [][]uint64 // (S) rows covered by runs, bitmap per segment
+	maxStart  []uint64   // (S) highest run start per segment
+	ends      [][]uint64 // (S) ends of delivered batches not yet released
+	released  []uint64   // (S) rows below this are released, per segment
+	deleted   []uint64   // (S) counters per segment
+	expired   []uint64
+	output    int64 // (S) highest output used so far, -1 before the first run
+	writeCh   chan writeItem
+
+	mu   sync.Mutex
+	held [][]*segread.Batch // batches delivered and not yet released, per segment
+
+	rowsWritten, bytesWritten atomic.Int64 // (W) rows and row bytes appended
+	progress                  Progress
+}
+
+func runMix(ctx context.Context, p *Plan, cfg Config, start Start) (res *Result, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	m := &mixRun{p: p, cfg: cfg, ctx: ctx, fail: &failure{cancel: cancel}}
+	segs := p.GetSegmentBinlogs()
+	n := len(segs)
+	m.delivered, m.covered, m.maxStart = make([]uint64, n), make([][]uint64, n), make([]uint64, n)
+	m.ends, m.released, m.deleted, m.expired = make([][]uint64, n), make([]uint64, n), make([]uint64, n), make([]uint64, n)
+	m.held = make([][]*segread.Batch, n)
+	m.progress.PlanID = p.GetPlanID()
+	m.output = -1
+
+	sink := &Sink{emit: m.emit, probe: func([]byte, []byte) error {
+		return errors.New("probe called in a mix task")
+	}}
+	guest, err := start(ctx, sink)
+	if err != nil {
+		return nil, stageErr("strategy", err)
+	}
+	man := guest.Manifest()
+	if !man.HandlesType(abi.CompactionMix) {
+		return nil, stageErr("setup", fmt.Errorf("strategy %s@%s does not handle mix compaction (handles %v)", man.Name, man.Version, man.Handles))
+	}
+	cols, err := ResolveColumns(p.GetSchema(), p.PK, man.FieldSelectors())
+	if err != nil {
+		return nil, stageErr("setup", fmt.Errorf("strategy %s@%s: %w", man.Name, man.Version, err))
+	}
+	batchRows := cfg.BatchRows
+	if man.BatchRows > 0 && man.BatchRows < batchRows {
+		batchRows = man.BatchRows
+	}
+	all := make([]int, n)
+	for i := range all {
+		all[i] = i
+	}
+	dels, err := readAllDeletes(ctx, cfg.Store, p.PK.GetDataType(), segs, all, cfg.ReadParallelism)
+	if err != nil {
+		return nil, stageErr("read", err)
+	}
+
+	readers := make([]*segread.Reader, 0, n)
+	defer func() {
+		for _, r := range readers {
+			r.Close()
+		}
+	}()
+	m.task = newTask(p, cols, TaskParams{Grant: cfg.Grant, BatchRows: batchRows})
+	for i, s := range segs {
+		r, err := segread.Open(ctx, cfg.Store, p.GetSchema(), s, segread.Options{BatchRows: batchRows, Parallelism: cfg.ReadParallelism})
+		if err != nil {
+			return nil, stageErr("read", err)
+		}
+		readers = append(readers, r)
+		rows := r.NumRows()
+		if rows < 0 || rows > math.MaxUint32 {
+			return nil, stageErr("read", fmt.Errorf("segment %d has %d rows; ABI v1 delivers at most 2^32-1 per segment", s.GetSegmentID(), rows))
+		}
+		m.covered[i] = make([]uint64, (rows+63)/64)
+		m.task.Segments = append(m.task.Segments, abi.Segment{ID: s.GetSegmentID(), Level: levelName(s.GetLevel()),
+			Role: abi.RoleInput, Rows: uint64(rows), Deletes: uint64(dels[i].Len()), Sorted: p.Sorted})
+	}
+
+	m.writer, err = segwrite.New(segwrite.Config{
+		Store: cfg.Store, Root: cfg.Root, Schema: p.GetSchema(),
+		CollectionID: p.CollID, PartitionID: p.PartID, Channel: p.GetChannel(),
+		SegmentIDs:    &segwrite.IDRange{Next: p.GetPreAllocatedSegmentIDs().GetBegin(), End: p.GetPreAllocatedSegmentIDs().GetEnd()},
+		LogIDs:        &segwrite.IDRange{Next: p.GetPreAllocatedLogIDs().GetBegin(), End: p.GetPreAllocatedLogIDs().GetEnd()},
+		ChunkBytes:    p.Params.BinlogMaxSize,
+		BloomCapacity: bloomCapacity(p.CompactionPlan),
+		Timestamp:     uint64(p.GetStartTime()),
+		IsSorted:      p.Sorted,
+		FieldOptions:  cfg.FieldOptions, UploadParallelism: cfg.UploadParallelism,
+	})
+	if err != nil {
+		return nil, stageErr("write", err)
+	}
+	defer func() {
+		if err != nil {
+			cctx, ccancel := cleanupCtx(ctx, cfg.CleanupTimeout)
+			defer ccancel()
+			if aerr := m.writer.Abort(cctx); aerr != nil {
+				err = fmt.Errorf("%w (cleanup of written objects also failed: %v)", err, aerr)
+			}
+		}
+	}()
+
+	if err := m.strategy(guest, readers, dels); err != nil {
+		return nil, err
+	}
+	outSegs, err := m.writer.Close(ctx)
+	if err != nil {
+		return nil, stageErr("write", err)
+	}
+	res = &Result{Result: &datapb.CompactionPlanResult{PlanID: p.GetPlanID(), State: datapb.CompactionTaskState_completed,
+		Channel: p.GetChannel(), Type: p.GetType(), Segments: outSegs}}
+	for i := range segs {
+		res.Counts.Input += int64(m.delivered[i])
+		res.Counts.Deleted += int64(m.deleted[i])
+		res.Counts.Expired += int64(m.expired[i])
+		res.Counts.Deletes += int64(dels[i].Len())
+	}
+	res.Counts.Kept = m.rowsWritten.Load()
+	m.progress.Stage = "done"
+	m.progress.RowsWritten, m.progress.BytesWritten = m.rowsWritten.Load(), m.bytesWritten.Load()
+	m.progress.Deleted, m.progress.Expired = res.Counts.Deleted, res.Counts.Expired
+	m.report()
+	return res, nil
+}
+
+// bloomCapacity is Milvus's row estimate for each output's bloom filter:
+// the entries_num of the first FieldBinlog of each input, else total_rows.
+func bloomCapacity(plan *datapb.CompactionPlan) int {
+	var n int64
+	for _, s := range plan.GetSegmentBinlogs() {
+		if fbs := s.GetFieldBinlogs(); len(fbs) > 0 {
+			for _, b := range fbs[0].GetBinlogs() {
+				n += b.GetEntriesNum()
+			}
+		}
+	}
+	if n <= 0 {
+		n = plan.GetTotalRows()
+	}
+	return int(max(n, 1))
+}
+
+func (m *mixRun) report() {
+	if m.cfg.Progress != nil {
+		m.cfg.Progress(m.progress)
+	}
+}
+
+// strategy runs the strategy stage: begin, deletes, rows in feeding
+// order, finish; the read and write stages run concurrently with it.
+func (m *mixRun) strategy(g Guest, readers []*segread.Reader, dels []*deltalog.Deletes) error {
+	ctx := m.ctx
+	m.writeCh = make(chan writeItem, 64)
+	var wwg sync.WaitGroup
+	wwg.Add(1)
+	go func() {
+		defer wwg.Done()
+		m.writeStage()
+	}()
+	feed := newFeeder(ctx, m.fail, readers, m.p.Sorted, m.p.PK.GetFieldID())
+	err := m.drive(g, feed, dels)
+	close(m.writeCh)
+	wwg.Wait()
+	feed.stop()
+	m.mu.Lock()
+	for i := range m.held {
+		for _, b := range m.held[i] {
+			b.Release()
+		}
+		m.held[i] = nil
+	}
+	m.mu.Unlock()
+	if ferr := m.fail.get(); ferr != nil {
+		return ferr
+	}
+	return err
+}
+
+// drive feeds the guest; it returns the first root cause.
+func (m *mixRun) drive(g Guest, feed *feeder, dels []*deltalog.Deletes) error {
+	ctx := m.ctx
+	guestErr := func(err error) error {
+		if ferr := m.fail.get(); ferr != nil {
+			return ferr
+		}
+		return m.fail.set(stageErr("strategy", err))
+	}
+	if err := beginTask(ctx, g, m.task); err != nil {
+		return guestErr(err)
+	}
+	var next uint64
+	for i, d := range dels {
+		if err := sendDeletes(ctx, g, m.p.PK.GetFieldID(), uint32(i), d, &next, m.task.BatchRows); err != nil {
+			return guestErr(err)
+		}
+	}
+	m.progress.Stage, m.progress.DeletesRead = "deletes", int64(next)
+	m.report()
+	m.progress.Stage = "rows"
+	for {
+		seg, b, err := feed.next()
+		if err != nil {
+			return m.fail.set(stageErr("read", err))
+		}
+		if b == nil {
+			break
+		}
+		m.mu.Lock()
+		m.held[seg] = append(m.held[seg], b)
+		m.mu.Unlock()
+		end := uint64(b.FirstRow) + uint64(b.Rows)
+		m.delivered[seg] = end
+		m.ends[seg] = append(m.ends[seg], end)
+		cols, err := m.encode(b)
+		if err != nil {
+			return m.fail.set(stageErr("strategy", err))
+		}
+		h := abi.BatchHeader{Kind: abi.BatchRows, Segment: uint32(seg), FirstRow: uint64(b.FirstRow), Rows: b.Rows}
+		if err := g.Send(ctx, h, cols); err != nil {
+			return guestErr(err)
+		}
+		m.progress.RowsRead += int64(b.Rows)
+		m.progress.BytesRead += b.Bytes
+		m.progress.RowsWritten, m.progress.BytesWritten = m.rowsWritten.Load(), m.bytesWritten.Load()
+		m.report()
+	}
+	if err := g.Finish(ctx); err != nil {
+		return guestErr(err)
+	}
+	return nil
+}
+
+// encode describes the task's columns of b for the encoder (no copy).
+func (m *mixRun) encode(b *segread.Batch) ([]abi.ColumnData, error) {
+	out := make([]abi.ColumnData, len(m.task.Columns))
+	for i, c := range m.task.Columns {
+		if c.FieldID == abi.FieldIDRowSize {
+			out[i] = abi.RowSizeData(b.RowSizes)
+			continue
+		}
+		arr, ok := b.Columns[c.FieldID]
+		if !ok {
+			return nil, fmt.Errorf("batch of rows %d+%d has no column for field %d", b.FirstRow, b.Rows, c.FieldID)
+		}
+		cd, err := abiarrow.Column(c.FieldID, arr)
+		if err != nil {
+			return nil, err
+		}
+		cd.Nullable = cd.Nullable || c.Nullable
+		out[i] = cd
+	}
+	return out, nil
+}
+
+// emit checks decisions against the task and what was delivered, and
+// hands runs to the write stage. It runs inside a guest call.
+func (m *mixRun) emit(kind abi.EmitKind, data []byte) error {
+	switch kind {
+	case abi.EmitRuns:
+		runs, err := abi.DecodeRuns(nil, data)
+		if err != nil {
+			return err
+		}
+		item := writeItem{runs: runs}
+		for i, r := range runs {
+			if err := m.checkRun(i, r); err != nil {
+				return err
+			}
+			if mark, ok := m.advance(r); ok {
+				item.release = append(item.release, mark)
+			}
+		}
+		select {
+		case m.writeCh <- item:
+			return nil
+		case <-m.ctx.Done():
+			return fmt.Errorf("write stage stopped: %w", context.Cause(m.ctx))
+		}
+	case abi.EmitCounters:
+		cs, err := abi.DecodeCounters(nil, data)
+		if err != nil {
+			return err
+		}
+		for i, c := range cs {
+			if int(c.Segment) >= len(m.deleted) {
+				return fmt.Errorf("counter %d names segment %d, task has %d", i, c.Segment, len(m.deleted))
+			}
+			m.deleted[c.Segment] += uint64(c.Deleted)
+			m.expired[c.Segment] += uint64(c.Expired)
+		}
+		return nil
+	case abi.EmitL0:
+		return errors.New("L0 pairs emitted in a mix task")
+	}
+	return fmt.Errorf("unknown decision kind %d", uint32(kind))
+}
+
+// checkRun applies abi.CheckRuns's rules plus what only the host knows:
+// rows delivered, not already released, not covered twice.
+func (m *mixRun) checkRun(i int, r abi.Run) error {
+	if err := abi.CheckRuns(m.task, []abi.Run{r}); err != nil {
+		return fmt.Errorf("run %d: %w", i, err)
+	}
+	s, lo, hi := r.Segment, uint64(r.FirstRow), uint64(r.FirstRow)+uint64(r.Count)
+	if hi > m.delivered[s] {
+		return fmt.Errorf("run %d covers rows [%d, %d) of segment %d, only %d delivered so far", i, lo, hi, s, m.delivered[s])
+	}
+	if o := int64(r.Output); o < m.output || o > m.output+1 {
+		return fmt.Errorf("run %d targets output %d after output %d; outputs must be filled one after another from 0 (this host closes an output when the next one starts)", i, o, m.output)
+	}
+	m.output = max(m.output, int64(r.Output))
+	if lo < m.released[s] {
+		return fmt.Errorf("run %d covers rows [%d, %d) of segment %d, but decisions already moved past row %d (runs of a segment must not go back to an earlier batch)", i, lo, hi, s, m.released[s])
+	}
+	bits := m.covered[s]
+	for row := lo; row < hi; row++ {
+		w, bit := row/64, uint64(1)<<(row%64)
+		if bits[w]&bit != 0 {
+			return fmt.Errorf("run %d covers row %d of segment %d a second time", i, row, s)
+		}
+		bits[w] |= bit
+	}
+	return nil
+}
+
+// advance moves the segment's decision point to r's start and returns a
+// release mark when whole batches are now behind it.
+func (m *mixRun) advance(r abi.Run) (releaseMark, bool) {
+	s := r.Segment
+	m.maxStart[s] = max(m.maxStart[s], uint64(r.FirstRow))
+	ends := m.ends[s]
+	k := 0
+	for k < len(ends) && ends[k] <= m.maxStart[s] {
+		k++
+	}
+	if k == 0 {
+		return releaseMark{}, false
+	}
+	m.released[s] = ends[k-1]
+	m.ends[s] = ends[k:]
+	return releaseMark{seg: s, upTo: ends[k-1]}, true
+}
+
+// writeStage applies runs to the writer in emitted order and releases
+// batches behind the decisions. After a failure it only drains.
+func (m *mixRun) writeStage() {
+	for item := range m.writeCh {
+		if m.fail.get() != nil {
+			continue
+		}
+		for _, r := range item.runs {
+			if err := m.apply(r); err != nil {
+				m.fail.set(stageErr("write", err))
+				break
+			}
+		}
+		for _, mk := range item.release {
+			m.mu.Lock()
+			h := m.held[mk.seg]
+			k := 0
+			for k < len(h) && uint64(h[k].FirstRow)+uint64(h[k].Rows) <= mk.upTo {
+				h[k].Release()
+				k++
+			}
+			m.held[mk.seg] = h[k:]
+			m.mu.Unlock()
+		}
+	}
+}
+
+// apply appends the rows of r from the held batches to its output.
+func (m *mixRun) apply(r abi.Run) error {
+	m.mu.Lock()
+	held := m.held[r.Segment]
+	m.mu.Unlock()
+	lo, hi := int64(r.FirstRow), int64(r.FirstRow)+int64(r.Count)
+	for _, b := range held {
+		bEnd := b.FirstRow + int64(b.Rows)
+		if bEnd <= lo || b.FirstRow >= hi {
+			continue
+		}
+		from, to := max(lo, b.FirstRow), min(hi, bEnd)
+		off, cnt := int(from-b.FirstRow), int(to-from)
+		if err := m.writer.Append(m.ctx, int(r.Output), b.Columns, off, cnt); err != nil {
+			return err
+		}
+		var bytes int64
+		for _, sz := range b.RowSizes[off : off+cnt] {
+			bytes += int64(sz)
+		}
+		m.rowsWritten.Add(int64(cnt))
+		m.bytesWritten.Add(bytes)
+		lo = to
+	}
+	if lo < hi {
+		return fmt.Errorf("rows [%d, %d) of segment %d are not held (internal error)", lo, hi, r.Segment)
+	}
+	return nil
+}
+
+// feeder delivers batches in the feeding order: with sorted inputs the
+// next batch of the segment whose last delivered pk is smallest (ties to
+// the lower index; a segment with nothing delivered first); otherwise the
+// segments one after another in plan order. Each segment has a reader
+// goroutine reading ahead into a one-batch channel (unsorted: one at a
+// time, so only the current and the next segment are open).
+type feeder struct {
+	ctx    context.Context
+	chs    []chan *segread.Batch
+	done   []bool
+	seen   []bool   // a batch of the segment was delivered
+	lastI  []int64  // last delivered pk per segment (Int64 keys)
+	lastS  []string // last delivered pk per segment (VarChar keys)
+	sorted bool
+	pkID   int64
+	wg     sync.WaitGroup
+	quit   chan struct{}
+}
+
+func newFeeder(ctx context.Context, fail *failure, readers []*segread.Reader, sorted bool, pkID int64) *feeder {
+	f := &feeder{ctx: ctx, chs: make([]chan *segread.Batch, len(readers)), done: make([]bool, len(readers)),
+		seen: make([]bool, len(readers)), lastI: make([]int64, len(readers)), lastS: make([]string, len(readers)), sorted: sorted, pkID: pkID, quit: make(chan struct{})}
+	for i := range readers {
+		f.chs[i] = make(chan *segread.Batch, 1)
+	}
+	read := func(i int) bool {
+		defer close(f.chs[i])
+		for {
+			b, err := readers[i].Next(ctx)
+			if err == io.EOF {
+				return true
+			}
+			if err != nil {
+				fail.set(stageErr("read", err))
+				return false
+			}
+			select {
+			case f.chs[i] <- b:
+			case <-f.quit:
+				b.Release()
+				return false
+			case <-ctx.Done():
+				b.Release()
+				return false
+			}
+		}
+	}
+	if sorted {
+		for i := range readers {
+			f.wg.Add(1)
+			go func() { defer f.wg.Done(); read(i) }()
+		}
+	} else {
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			for i := range readers {
+				if !read(i) {
+					for _, ch := range f.chs[i+1:] {
+						close(ch)
+					}
+					return
+				}
+			}
+		}()
+	}
+	return f
+}
+
+// next returns the next batch and its segment, or a nil batch at the end.
+func (f *feeder) next() (int, *segread.Batch, error) {
+	for {
+		i := f.pick()
+		if i < 0 {
+			return 0, nil, nil
+		}
+		select {
+		case b, ok := <-f.chs[i]:
+			if !ok {
+				f.done[i] = true
+				if err := f.ctx.Err(); err != nil {
+					return 0, nil, context.Cause(f.ctx)
+				}
+				continue
+			}
+			f.seen[i] = true
+			switch a := b.Columns[f.pkID].(type) {
+			case *array.Int64:
+				if a.Len() > 0 {
+					f.lastI[i] = a.Value(a.Len() - 1)
+				}
+			case *array.String:
+				if a.Len() > 0 {
+					f.lastS[i] = strings.Clone(a.Value(a.Len() - 1))
+				}
+			}
+			return i, b, nil
+		case <-f.ctx.Done():
+			return 0, nil, context.Cause(f.ctx)
+		}
+	}
+}
+
+func (f *feeder) pick() int {
+	best := -1
+	for i := range f.chs {
+		if f.done[i] {
+			continue
+		}
+		if !f.sorted {
+			return i
+		}
+		if !f.seen[i] {
+			return i
+		}
+		if best < 0 || f.lessLast(i, best) {
+			best = i
+		}
+	}
+	return best
+}
+
+// lessLast compares the last delivered pks of segments i and j.
+func (f *feeder) lessLast(i, j int) bool {
+	if f.lastS[i] != f.lastS[j] {
+		return f.lastS[i] < f.lastS[j]
+	}
+	return f.lastI[i] < f.lastI[j]
+}
+
+// stop ends the reader goroutines and releases batches not delivered.
+func (f *feeder) stop() {
+	close(f.quit)
+	f.wg.Wait()
+	for _, ch := range f.chs {
+		for b := range ch {
+			b.Release()
+		}
+	}
+}

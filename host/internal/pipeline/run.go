@@ -1,0 +1,244 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/compacthost/compacthost/abi"
+	"github.com/compacthost/compacthost/host/internal/segread"
+	"github.com/compacthost/compacthost/storage/binlog"
+	"github.com/compacthost/compacthost/storage/deltalog"
+	"github.com/compacthost/compacthost/storage/milvuspath"
+	"github.com/compacthost/compacthost/storage/objstore"
+)
+
+// Guest is the strategy of one task: a wasm instance or a natively linked
+// strategy driven from the same bytes.
+type Guest interface {
+	Manifest() abi.Manifest
+	Begin(ctx context.Context, task []byte) error
+	Send(ctx context.Context, h abi.BatchHeader, cols []abi.ColumnData) error
+	Finish(ctx context.Context) error
+}
+
+// Sink receives what the guest hands the host during a call; the host
+// wires Emit and Probe to the instance's callbacks. An error fails the
+// call as ABI misuse.
+type Sink struct {
+	emit  func(kind abi.EmitKind, data []byte) error
+	probe func(pairs, hits []byte) error
+}
+
+// Emit handles one decisions buffer (a view valid during the call).
+func (s *Sink) Emit(kind abi.EmitKind, data []byte) error {
+	if s.emit == nil {
+		return errors.New("decisions emitted outside a task")
+	}
+	return s.emit(kind, data)
+}
+
+// Probe answers an L0 bloom probe.
+func (s *Sink) Probe(pairs, hits []byte) error {
+	if s.probe == nil {
+		return errors.New("probe outside an L0 task")
+	}
+	return s.probe(pairs, hits)
+}
+
+// Start creates the guest for one attempt, connected to sink.
+type Start func(ctx context.Context, sink *Sink) (Guest, error)
+
+// Progress is a snapshot of a task's counters.
+type Progress struct {
+	PlanID       int64
+	Stage        string // "deletes", "rows", "write", "done"
+	DeletesRead  int64  // delete records delivered to the strategy
+	RowsRead     int64  // input rows delivered to the strategy
+	BytesRead    int64  // their uncompressed bytes (row sizes)
+	RowsWritten  int64  // rows appended to outputs (mix) or delete records written (L0)
+	BytesWritten int64  // their uncompressed bytes
+	Deleted      int64  // mix, at "done": rows the strategy dropped as deleted
+	Expired      int64  // mix, at "done": rows the strategy dropped as expired
+}
+
+// Config is the host side of a run.
+type Config struct {
+	Store             objstore.Store
+	Root              string
+	Grant             uint64 // the strategy's memory grant (task memory_grant)
+	BatchRows         int
+	ReadParallelism   int
+	UploadParallelism int
+	FieldOptions      map[int64]binlog.WriterOptions
+	Progress          func(Progress)
+	Logger            hclog.Logger
+	// CleanupTimeout bounds the deletion of written objects after a failure.
+	CleanupTimeout time.Duration
+}
+
+// Counts are the strategy's counters summed over the task.
+type Counts struct {
+	Input   int64 // rows delivered
+	Deleted int64
+	Expired int64
+	Kept    int64 // rows written
+	Deletes int64 // delete records delivered
+	Routed  int64 // L0: delete records written to targets
+}
+
+// Result is a finished run.
+type Result struct {
+	Result *datapb.CompactionPlanResult
+	Counts Counts
+}
+
+// Run executes a validated plan through the guest start creates. On error
+// every object the run wrote has been deleted; inputs are never written.
+func Run(ctx context.Context, p *Plan, cfg Config, start Start) (*Result, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.BatchRows <= 0 {
+		cfg.BatchRows = 8192
+	}
+	if cfg.CleanupTimeout <= 0 {
+		cfg.CleanupTimeout = time.Minute
+	}
+	filled := proto.Clone(p.CompactionPlan).(*datapb.CompactionPlan)
+	if err := milvuspath.FillPlan(cfg.Root, filled); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidPlan, err)
+	}
+	q := *p
+	q.CompactionPlan = filled
+	if p.Type == abi.CompactionL0 {
+		return runL0(ctx, &q, cfg, start)
+	}
+	return runMix(ctx, &q, cfg, start)
+}
+
+// failure keeps the first root cause of a run and cancels it.
+type failure struct {
+	mu     sync.Mutex
+	err    error
+	cancel context.CancelFunc
+}
+
+func (f *failure) set(err error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err = err
+		f.cancel()
+	}
+	return f.err
+}
+
+func (f *failure) get() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+// cleanupCtx is a context for deleting written objects even when the
+// run's context was cancelled.
+func cleanupCtx(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), d)
+}
+
+// readAllDeletes reads every segment's deltalogs (idx selects the
+// segments), at most par at a time.
+func readAllDeletes(ctx context.Context, store objstore.Store, pkType schemapb.DataType, segs []*datapb.CompactionSegmentBinlogs, idx []int, par int) ([]*deltalog.Deletes, error) {
+	out := make([]*deltalog.Deletes, len(segs))
+	errs := make([]error, len(segs))
+	sem := make(chan struct{}, max(par, 1))
+	var wg sync.WaitGroup
+	for _, i := range idx {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out[i], errs[i] = segread.ReadDeletes(ctx, store, pkType, segs[i])
+		}()
+	}
+	wg.Wait()
+	for _, i := range idx {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+	}
+	return out, nil
+}
+
+// int64View reinterprets delete timestamps (below 2^63) as the int64
+// column the ABI carries, without copying.
+func int64View(ts []uint64) []int64 {
+	if len(ts) == 0 {
+		return []int64{}
+	}
+	return unsafe.Slice((*int64)(unsafe.Pointer(&ts[0])), len(ts))
+}
+
+// sendDeletes delivers d as deletes batches of segment seg, numbering
+// records from *next (the global delete index), at most rows per batch.
+func sendDeletes(ctx context.Context, g Guest, pkID int64, seg uint32, d *deltalog.Deletes, next *uint64, rows int) error {
+	ts := int64View(d.Timestamps)
+	for lo := 0; lo < d.Len(); lo += rows {
+		hi := min(lo+rows, d.Len())
+		var pk abi.ColumnData
+		if d.PKType == schemapb.DataType_VarChar {
+			pk = abi.StringData(pkID, d.StrPKs[lo:hi])
+		} else {
+			pk = abi.Int64Data(pkID, d.IntPKs[lo:hi])
+		}
+		cols := []abi.ColumnData{pk, abi.Int64Data(abi.FieldIDTimestamp, ts[lo:hi])}
+		h := abi.BatchHeader{Kind: abi.BatchDeletes, Segment: seg, FirstRow: *next, Rows: hi - lo}
+		if err := g.Send(ctx, h, cols); err != nil {
+			return err
+		}
+		*next += uint64(hi - lo)
+	}
+	return nil
+}
+
+// beginTask encodes and sends the task document.
+func beginTask(ctx context.Context, g Guest, t *abi.Task) error {
+	if err := t.Validate(); err != nil {
+		return fmt.Errorf("pipeline: task for plan %d: %w", t.PlanID, err)
+	}
+	b, err := json.Marshal(t)
+	if err != nil {
+		return fmt.Errorf("pipeline: task for plan %d: %w", t.PlanID, err)
+	}
+	return g.Begin(ctx, b)
+}
+
+// StageError names the pipeline stage a failure came from.
+type StageError struct {
+	Stage string // "read", "deletes", "strategy", "write", "setup"
+	Err   error
+}
+
+func (e *StageError) Error() string { return e.Stage + ": " + e.Err.Error() }
+func (e *StageError) Unwrap() error { return e.Err }
+
+func stageErr(stage string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *StageError
+	if errors.As(err, &se) {
+		return err
+	}
+	return &StageError{Stage: stage, Err: err}
+}
