@@ -367,3 +367,32 @@ func TestRowSizesNullsAndMissing(t *testing.T) {
 		}
 	}
 }
+
+// TestLogIDFromKey: metadata without logIDs (older DataCoords) is ordered
+// by the number the key ends with; chunk order still follows logIDs, not
+// list order.
+func TestLogIDFromKey(t *testing.T) {
+	store := objstoretest.Local(t)
+	col := generate(t, store, smallConfig(schemapb.DataType_Int64))
+	seg := cloneSeg(col.Segments[0])
+	for _, fb := range seg.FieldBinlogs {
+		for _, b := range fb.Binlogs {
+			b.LogID = 0
+		}
+		fb.Binlogs[0], fb.Binlogs[2] = fb.Binlogs[2], fb.Binlogs[0]
+	}
+	got := readAll(t, store, col.Schema, seg, segread.Options{BatchRows: 512})
+	defer releaseAll(got)
+	for _, f := range col.Schema.Fields {
+		want := directRead(t, store, col.Segments[0], f)
+		if !array.Equal(got[f.FieldID], want) {
+			t.Errorf("field %d differs", f.FieldID)
+		}
+		want.Release()
+	}
+	fieldBinlog(seg, gen.PKField).Binlogs[1].LogPath = "files/insert_log/x"
+	if _, err := segread.Open(context.Background(), store, col.Schema, seg, segread.Options{}); err == nil ||
+		!strings.Contains(err.Error(), `binlog "files/insert_log/x" has no logID`) {
+		t.Fatalf("Open: %v", err)
+	}
+}
