@@ -166,6 +166,8 @@ func (i *Instance) readManifest(ctx context.Context, f api.Function) error {
 	}
 	i.manifest = m
 	switch {
+	case i.plugin.unnamed:
+		// AdmitUnnamed takes the plugin's name and version from this manifest.
 	case m.Name != i.plugin.id.Name:
 		return refuse("manifest name %q does not match the plugin name %q", m.Name, i.plugin.id.Name)
 	case m.Version != i.plugin.id.Version:

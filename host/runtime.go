@@ -213,6 +213,8 @@ type Plugin struct {
 	guarded   bool           // compiled with termination checks
 	compiled  wazero.CompiledModule
 	minMemory uint64
+	// unnamed is set while AdmitUnnamed reads the manifest that names the plugin.
+	unnamed bool
 	size      int
 	refs      atomic.Int64
 }

@@ -21,7 +21,12 @@ func run(args []string) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(os.Stderr, "compact-host: %v\n", err)
+	msg := err.Error()
+	if !debugRequested(args) {
+		// One line for scripts and people; --debug shows the wasm stack and guest output.
+		msg, _, _ = strings.Cut(msg, "\n")
+	}
+	fmt.Fprintf(os.Stderr, "compact-host: %s\n", msg)
 	var ce *codedError
 	if errors.As(err, &ce) {
 		return ce.code
@@ -31,4 +36,13 @@ func run(args []string) int {
 		return exitUsage
 	}
 	return exitFailure
+}
+
+func debugRequested(args []string) bool {
+	for _, a := range args {
+		if a == "--debug" || a == "--debug=true" {
+			return true
+		}
+	}
+	return os.Getenv("COMPACT_HOST_DEBUG") == "true"
 }

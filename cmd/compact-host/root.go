@@ -11,10 +11,21 @@ func newRootCommand() *cobra.Command {
 		Long: `compact-host reads Milvus segments (insert binlogs, deltalogs, stats logs) from a local
 directory or an S3/MinIO bucket, runs a compaction strategy compiled to WebAssembly over them, and
 writes the compacted segments back in Milvus's own format.`,
+		Example: `  compact-host --plugin mix.wasm --plan plans/mix-plan.json --storage ./compact-data
+  compact-host --plugin l0.wasm --plan l0-plan.json --storage s3://bucket/files --endpoint 127.0.0.1:9000 --insecure`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	var rf runFlags
+	rf.register(root)
+	root.Args = noArgs
+	root.RunE = func(cmd *cobra.Command, _ []string) error {
+		if rf.plugin == "" && rf.plan == "" {
+			return cmd.Help()
+		}
+		return runPlan(cmd, &rf)
+	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withCode(exitUsage, err) })
-	root.AddCommand(newGenCommand(), newInspectCommand(), newVersionCommand())
+	root.AddCommand(newGenCommand(), newInspectCommand(), newServeCommand(), newVersionCommand())
 	return root
 }

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/compacthost/compacthost/host"
+	"github.com/compacthost/compacthost/mempool"
+)
+
+// runFlags are the root command's flags: run one plan through one plugin, then exit.
+type runFlags struct {
+	storage  storageFlags
+	plugin   string
+	plan     string
+	root     string
+	memory   humanBytes
+	policy   string
+	timeout  time.Duration
+	cacheDir string
+	progress string
+	debug    bool
+	logJSON  bool
+}
+
+func (f *runFlags) register(cmd *cobra.Command) {
+	f.memory = humanBytes(envBytes("COMPACT_HOST_MEMORY", 2<<30))
+	fs := cmd.Flags()
+	f.storage.register(fs)
+	fs.StringVar(&f.plugin, "plugin", os.Getenv("COMPACT_HOST_PLUGIN"), "strategy module to run, e.g. mix.wasm [$COMPACT_HOST_PLUGIN]")
+	fs.StringVar(&f.plan, "plan", os.Getenv("COMPACT_HOST_PLAN"), "compaction plan file: Milvus datapb.CompactionPlan as protojson or binary protobuf [$COMPACT_HOST_PLAN]")
+	fs.StringVar(&f.root, "root-path", envOr("COMPACT_HOST_ROOT_PATH", host.DefaultRootPath), "Milvus rootPath: the prefix of every log key in the store [$COMPACT_HOST_ROOT_PATH]")
+	fs.Var(&f.memory, "memory", "node memory budget the pool takes its share from, e.g. 4GiB [$COMPACT_HOST_MEMORY]")
+	fs.StringVar(&f.policy, "policy", envOr("COMPACT_HOST_POLICY", "static:1"), "share of --memory for compaction: static:0.5 or window:08:00-22:00=0.2,default=0.8 [$COMPACT_HOST_POLICY]")
+	fs.DurationVar(&f.timeout, "timeout", envDuration("COMPACT_HOST_TIMEOUT", 15*time.Minute), "deadline for the whole task [$COMPACT_HOST_TIMEOUT]")
+	fs.StringVar(&f.cacheDir, "cache-dir", os.Getenv("COMPACT_HOST_CACHE_DIR"), "wazero compilation cache directory; a known plugin then loads in milliseconds [$COMPACT_HOST_CACHE_DIR]")
+	fs.StringVar(&f.progress, "progress", envOr("COMPACT_HOST_PROGRESS", "auto"), "progress display: auto (a bar on a terminal, log lines otherwise), bar, log or none [$COMPACT_HOST_PROGRESS]")
+	fs.BoolVar(&f.debug, "debug", os.Getenv("COMPACT_HOST_DEBUG") == "true", "debug logs, and full error detail (wasm stack, guest output) on failure [$COMPACT_HOST_DEBUG]")
+	fs.BoolVar(&f.logJSON, "log-json", os.Getenv("COMPACT_HOST_LOG_JSON") == "true", "logs as JSON lines on stderr [$COMPACT_HOST_LOG_JSON]")
+}
+
+func (f *runFlags) logger() hclog.Logger {
+	level := hclog.Info
+	if f.debug {
+		level = hclog.Debug
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: "compact-host", Level: level, Output: os.Stderr, JSONFormat: f.logJSON})
+}
+
+// runPlan is the root command's action: compact one plan with one plugin and print the result.
+func runPlan(cmd *cobra.Command, f *runFlags) error {
+	if f.plugin == "" || f.plan == "" {
+		return withCode(exitUsage, errors.New("give --plugin and --plan to run a compaction (see --help)"))
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+	defer cancel()
+	log := f.logger()
+
+	planBytes, err := os.ReadFile(f.plan)
+	if err != nil {
+		return withCode(fileCode(err), fmt.Errorf("read plan: %w", err))
+	}
+	plan, err := host.DecodePlan(planBytes)
+	if err != nil {
+		return withCode(exitBadInput, fmt.Errorf("plan %s: %w", f.plan, err))
+	}
+	wasm, err := os.ReadFile(f.plugin)
+	if err != nil {
+		return withCode(fileCode(err), fmt.Errorf("read plugin: %w", err))
+	}
+	policy, err := mempool.ParsePolicy(f.policy)
+	if err != nil {
+		return withCode(exitUsage, fmt.Errorf("--policy: %w", err))
+	}
+	poolSize := mempool.TotalAt(policy, int64(f.memory), time.Now())
+	pool, err := mempool.NewPool(poolSize)
+	if err != nil {
+		return withCode(exitUsage, fmt.Errorf("--memory %s with --policy %s: %w", f.memory.String(), f.policy, err))
+	}
+	store, err := f.storage.open(ctx)
+	if err != nil {
+		return err
+	}
+
+	prog := newProgressReporter(f.progress, os.Stderr, log, expectedRows(plan))
+	h, err := host.New(ctx, host.Options{
+		Store: store, RootPath: f.root, Pool: pool, Logger: log, Progress: prog.update,
+		RuntimeConfig: host.Config{CacheDir: f.cacheDir, Logger: log, TaskTimeout: f.timeout},
+	})
+	if err != nil {
+		return withCode(exitFailure, err)
+	}
+	defer h.Close(context.Background())
+
+	plugin, err := admitFile(ctx, h.Runtime(), f.plugin, wasm)
+	if err != nil {
+		return withCode(exitPlugin, err)
+	}
+	defer plugin.Release()
+
+	start := time.Now()
+	res, err := h.Compact(ctx, plan, host.WithPlugin(plugin))
+	prog.finish()
+	if err != nil {
+		if f.debug {
+			printErrorDetail(os.Stderr, err)
+		}
+		return withCode(compactCode(err), err)
+	}
+	log.Info("compaction done", "plan", plan.GetPlanID(), "type", plan.GetType().String(),
+		"segments_in", countInputs(plan), "segments_out", len(res.GetSegments()),
+		"rows_out", rowsOut(res), "deleted", prog.last.Deleted, "expired", prog.last.Expired,
+		"elapsed", time.Since(start).Round(time.Millisecond))
+	out, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(res)
+	if err != nil {
+		return withCode(exitFailure, err)
+	}
+	_, err = fmt.Fprintln(cmd.OutOrStdout(), string(out))
+	return err
+}
+
+// admitFile admits a plugin file: "mix@1.2.0.wasm" must carry a manifest saying mix 1.2.0, as in
+// the plugin store; any other file name (mix.wasm) takes its name and version from its manifest.
+func admitFile(ctx context.Context, rt *host.Runtime, path string, wasm []byte) (*host.Plugin, error) {
+	base := strings.TrimSuffix(filepath.Base(path), ".wasm")
+	if _, _, err := host.ParseRef(base); err == nil {
+		p, err := rt.Admit(ctx, base, wasm)
+		if err != nil {
+			return nil, err
+		}
+		inst, err := rt.NewInstance(ctx, p, host.InstanceConfig{Grant: max(64<<20, p.MinMemory())})
+		if err != nil {
+			p.Release()
+			return nil, err
+		}
+		inst.Close()
+		return p, nil
+	}
+	return rt.AdmitUnnamed(ctx, wasm, 64<<20)
+}
+
+func fileCode(err error) int {
+	if errors.Is(err, os.ErrNotExist) {
+		return exitNotFound
+	}
+	return exitFailure
+}
+
+// compactCode maps a compaction failure to an exit code.
+func compactCode(err error) int {
+	var ce *host.CompactError
+	switch {
+	case errors.Is(err, host.ErrInvalidPlan):
+		return exitBadInput
+	case errors.Is(err, host.ErrRefused):
+		return exitPlugin
+	case errors.As(err, &ce) && (ce.Stage == "read" || ce.Stage == "write"):
+		return storageCode(err)
+	}
+	return exitCompaction
+}
+
+// printErrorDetail shows what --debug promises: the wasm stack and guest output of a strategy
+// failure.
+func printErrorDetail(w *os.File, err error) {
+	var te *host.TaskError
+	if errors.As(err, &te) {
+		if te.Stack != "" {
+			fmt.Fprintf(w, "wasm stack:\n%s\n", te.Stack)
+		}
+		if te.Stderr != "" {
+			fmt.Fprintf(w, "guest output:\n%s\n", te.Stderr)
+		}
+	}
+}
+
+func countInputs(plan *datapb.CompactionPlan) int {
+	n := 0
+	for _, s := range plan.GetSegmentBinlogs() {
+		if s.GetLevel() != datapb.SegmentLevel_L0 || plan.GetType() == datapb.CompactionType_Level0DeleteCompaction {
+			n++
+		}
+	}
+	return n
+}
+
+func rowsOut(res *datapb.CompactionPlanResult) int64 {
+	var n int64
+	for _, s := range res.GetSegments() {
+		n += s.GetNumOfRows()
+	}
+	return n
+}
+
+// expectedRows is the number of input rows a mix plan will read: the entries of each segment's
+// first field, as Milvus counts them.
+func expectedRows(plan *datapb.CompactionPlan) int64 {
+	var n int64
+	for _, s := range plan.GetSegmentBinlogs() {
+		if fbs := s.GetFieldBinlogs(); len(fbs) > 0 {
+			for _, b := range fbs[0].GetBinlogs() {
+				n += b.GetEntriesNum()
+			}
+		}
+	}
+	return n
+}
+
+func envBytes(name string, def int64) int64 {
+	if v := os.Getenv(name); v != "" {
+		if n, err := parseHumanBytes(v); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v := os.Getenv(name); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
+}
