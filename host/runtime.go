@@ -215,8 +215,8 @@ type Plugin struct {
 	minMemory uint64
 	// unnamed is set while AdmitUnnamed reads the manifest that names the plugin.
 	unnamed bool
-	size      int
-	refs      atomic.Int64
+	size    int
+	refs    atomic.Int64
 }
 
 // ID identifies the plugin (name@version and sha256).

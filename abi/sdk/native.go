@@ -88,6 +88,7 @@ func (c *Collector) Probe(pairs, hits []byte) abi.Status {
 	}
 	ps, err := abi.DecodeL0Pairs(nil, pairs)
 	if err == nil {
+		clear(hits) // the wasm host writes the whole bitmap; a ProbeFunc may only set bits
 		err = c.ProbeFunc(ps, hits)
 	}
 	if err != nil {

@@ -149,7 +149,7 @@ func Mix(ctx context.Context, store objstore.Store, root string, plan *datapb.Co
 				res.Counts.Deleted++
 				continue
 			}
-			if ttlMs > 0 && ttlMs <= nowMs-tso.Physical(ts) {
+			if plan.GetCollectionTtl() > 0 && ttlMs <= nowMs-tso.Physical(ts) {
 				res.Counts.Expired++
 				continue
 			}

@@ -13,7 +13,8 @@ type mixer[K pkey.Key] struct {
 	task    *sdk.Task
 	cols    columns
 	nowMs   int64
-	ttlMs   int64 // 0 = no TTL
+	ttlMs   int64 // collection_ttl_ns / 1e6
+	ttlOn   bool  // collection_ttl_ns > 0 (a sub-millisecond TTL expires every row, as in Milvus)
 	dels    []delIndex[K]
 	sealed  bool
 	arena   pkey.Arena
@@ -29,7 +30,7 @@ type mixer[K pkey.Key] struct {
 
 func newMixer[K pkey.Key](t *sdk.Task, cols columns) (*mixer[K], error) {
 	m := &mixer[K]{
-		task: t, cols: cols, nowMs: t.NowMs, ttlMs: t.CollectionTTLNs / 1e6,
+		task: t, cols: cols, nowMs: t.NowMs, ttlMs: t.CollectionTTLNs / 1e6, ttlOn: t.CollectionTTLNs > 0,
 		dels: make([]delIndex[K], len(t.Segments)), counts: make([]abi.Counter, len(t.Segments)),
 		place: newPlacer(t),
 	}
@@ -86,7 +87,7 @@ func (m *mixer[K]) seal() {
 // expired is the TTL rule: the row's age (now minus the physical part of
 // its hybrid timestamp) reached the TTL. The delete check comes first.
 func (m *mixer[K]) expired(ts int64) bool {
-	return m.ttlMs > 0 && m.nowMs-int64(uint64(ts)>>18) >= m.ttlMs
+	return m.ttlOn && m.nowMs-int64(uint64(ts)>>18) >= m.ttlMs
 }
 
 func (m *mixer[K]) batch(b *abi.Batch, out sdk.Emitter) error {
@@ -115,7 +116,7 @@ const dropped = ^uint32(0)
 func (m *mixer[K]) filterInOrder(seg, first uint32, pks []K, ts []int64, sizes []uint32, out sdk.Emitter) error {
 	di, c := &m.dels[seg], &m.counts[seg]
 	hasDels := len(di.ents) > 0
-	ttlMs, nowMs := m.ttlMs, m.nowMs
+	ttlMs, ttlOn, nowMs := m.ttlMs, m.ttlOn, m.nowMs
 	p := m.place
 	if cap(m.outs) < len(pks) {
 		if err := pkey.CheckMemory(uint64(len(pks))*4, "mix: batch outputs"); err != nil {
@@ -133,7 +134,7 @@ func (m *mixer[K]) filterInOrder(seg, first uint32, pks []K, ts []int64, sizes [
 			outs[i] = dropped
 			continue
 		}
-		if ttlMs > 0 && nowMs-int64(uint64(t)>>18) >= ttlMs {
+		if ttlOn && nowMs-int64(uint64(t)>>18) >= ttlMs {
 			expired++
 			outs[i] = dropped
 			continue

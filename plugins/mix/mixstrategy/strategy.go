@@ -11,7 +11,7 @@
 //   - Deletes of segment s apply only to rows of s. Per pk the newest delete
 //     ts d counts; a row (pk, ts) is deleted iff ts < d (an upsert writes
 //     delete and insert with the same ts, and the new row survives).
-//   - A row not deleted is expired iff ttl_ms > 0 and
+//   - A row not deleted is expired iff collection_ttl_ns > 0 and
 //     now_ms - (ts >> 18) >= ttl_ms, ttl_ms = collection_ttl_ns / 1e6.
 //   - Surviving rows go to output 0 until it holds max_size bytes (by the
 //     row-size column) or max_rows rows; then to output 1, and so on.
