@@ -25,6 +25,7 @@ var causes = []struct {
 	{host.ErrExit, "exit"},
 	{host.ErrClosed, "closed"},
 	{host.ErrNoPlugin, "no_plugin"},
+	{host.ErrInvalidPlan, "invalid_plan"},
 	{mempool.ErrTooLarge, "pool_too_small"},
 	{errShutdownQueued, "shutdown"},
 	{errShutdownCancelled, "shutdown"},
@@ -36,7 +37,9 @@ var causes = []struct {
 
 // CauseKind names the kind of a task failure: one of refused, trap,
 // out_of_memory, guest_failed, panic, deadline, abi_misuse, exit, closed,
-// no_plugin (the plugin errors, see IsPluginFailure), pool_too_small,
+// no_plugin (the plugin errors, see IsPluginFailure), invalid_plan (the
+// plan breaks Milvus's rules), pool_too_small (the plan needs more memory
+// than the pool has),
 // shutdown, internal, timeout, canceled, not_found, or "error" for anything
 // else (storage, bad plan data). It returns "" for nil.
 func CauseKind(err error) string {
@@ -50,6 +53,10 @@ func CauseKind(err error) string {
 	}
 	return "error"
 }
+
+// pluginCauses are the CauseKinds a plugin failure can have; the plugin
+// failure counter starts them at zero.
+var pluginCauses = []string{"refused", "trap", "out_of_memory", "guest_failed", "panic", "deadline", "abi_misuse", "exit", "closed", "no_plugin"}
 
 // IsPluginFailure reports whether err is the strategy's fault or a plugin's
 // absence: a failed instance (host.TaskError), an admission refusal, or no

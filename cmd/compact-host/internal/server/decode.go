@@ -16,7 +16,8 @@ const ContentTypeProtobuf = "application/x-protobuf"
 // DecodePlan is the default plan decoder: binary protobuf when contentType
 // is application/x-protobuf, protojson otherwise. It checks only what the
 // server needs to queue the plan (a plan ID and at least one segment); the
-// compactor validates the rest.
+// compactor validates the rest. Unknown JSON fields (from newer Milvus
+// versions) are ignored.
 func DecodePlan(body []byte, contentType string) (*datapb.CompactionPlan, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, fmt.Errorf("empty request body: want a CompactionPlan as protojson or binary protobuf")
@@ -26,7 +27,7 @@ func DecodePlan(body []byte, contentType string) (*datapb.CompactionPlan, error)
 		if err := proto.Unmarshal(body, plan); err != nil {
 			return nil, fmt.Errorf("plan is not a binary protobuf CompactionPlan: %w", err)
 		}
-	} else if err := protojson.Unmarshal(body, plan); err != nil {
+	} else if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(body, plan); err != nil {
 		return nil, fmt.Errorf("plan is not a protojson CompactionPlan: %w", err)
 	}
 	if plan.GetPlanID() == 0 {

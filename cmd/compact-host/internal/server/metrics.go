@@ -23,11 +23,15 @@ type counters struct {
 }
 
 func newCounters() counters {
-	return counters{
+	c := counters{
 		finished:    map[State]int64{StateSucceeded: 0, StateFailed: 0},
 		plansByType: map[string]int64{}, rejected: map[string]int64{},
 		failures: map[string]int64{}, pluginFailures: map[string]int64{},
 	}
+	for _, k := range pluginCauses {
+		c.pluginFailures[k] = 0
+	}
+	return c
 }
 
 // metricsSnapshot is everything /metrics prints, copied under the lock.
@@ -93,6 +97,7 @@ func (s *Server) WriteMetrics(w io.Writer) {
 	e.gauge("compact_host_queue_capacity", "Plans the queue holds before refusing with 429.", float64(m.queueCap))
 	e.gauge("compact_host_workers", "Workers running plans (the memory pool may hold some waiting).", float64(m.workers))
 
+	e.counter("compact_host_deletes_read_total", "Delete records read from deltalogs.", c.progress.DeletesRead)
 	e.counter("compact_host_rows_read_total", "Rows read from input segments.", c.progress.RowsRead)
 	e.counter("compact_host_read_bytes_total", "Uncompressed bytes read from input segments.", c.progress.BytesRead)
 	e.counter("compact_host_rows_written_total", "Rows written to output segments.", c.progress.RowsWritten)
@@ -153,7 +158,7 @@ func (e expo) sample(name string, v float64, labels ...string) {
 		b.WriteByte('}')
 	}
 	b.WriteByte(' ')
-	b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+	b.WriteString(strconv.FormatFloat(v, 'f', -1, 64))
 	b.WriteByte('\n')
 	io.WriteString(e.w, b.String())
 }

@@ -123,7 +123,7 @@ func TestMetricsExposition(t *testing.T) {
 		"compact_host_tasks", "compact_host_tasks_finished_total", "compact_host_task_failures_total",
 		"compact_host_plugin_failures_total", "compact_host_plans_total", "compact_host_plans_rejected_total",
 		"compact_host_queue_length", "compact_host_queue_capacity", "compact_host_workers",
-		"compact_host_rows_read_total", "compact_host_read_bytes_total", "compact_host_rows_written_total",
+		"compact_host_deletes_read_total", "compact_host_rows_read_total", "compact_host_read_bytes_total", "compact_host_rows_written_total",
 		"compact_host_written_bytes_total",
 		"compact_host_pool_total_bytes", "compact_host_pool_used_bytes", "compact_host_pool_leases", "compact_host_pool_waiters",
 		"compact_host_plugins", "compact_host_shutting_down", "compact_host_uptime_seconds",
@@ -145,6 +145,7 @@ func TestMetricsExposition(t *testing.T) {
 		`compact_host_queue_length`:                                 1,
 		`compact_host_queue_capacity`:                               1,
 		`compact_host_workers`:                                      1,
+		`compact_host_deletes_read_total`:                           4 * 30,
 		`compact_host_rows_read_total`:                              4 * 250,
 		`compact_host_read_bytes_total`:                             4 * 10000,
 		`compact_host_rows_written_total`:                           4 * 200,
@@ -164,6 +165,12 @@ func TestMetricsExposition(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)
 		}
 	}
+	for _, k := range pluginCauses { // every plugin cause starts at zero
+		key := `compact_host_plugin_failures_total{cause="` + k + `"}`
+		if _, ok := want[key]; !ok {
+			want[key] = 0
+		}
+	}
 	if n := len(e.samples); n != len(want)+1 { // + uptime
 		t.Errorf("%d series, want %d:\n%s", n, len(want)+1, body)
 	}
@@ -181,8 +188,9 @@ func TestMetricsEscaping(t *testing.T) {
 	e := expo{w: &b}
 	e.family("x_total", "counter", "a \\ backslash\nand newline")
 	e.sample("x_total", 1.5, "k", "quote \" back \\ nl \n")
+	e.sample("x_total", 1<<40)
 	want := "# HELP x_total a \\\\ backslash\\nand newline\n# TYPE x_total counter\n" +
-		`x_total{k="quote \" back \\ nl \n"} 1.5` + "\n"
+		`x_total{k="quote \" back \\ nl \n"} 1.5` + "\nx_total 1099511627776\n"
 	if b.String() != want {
 		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
 	}
@@ -201,6 +209,8 @@ func TestCauseKind(t *testing.T) {
 		{&host.AdmissionError{Rule: "import-allowlist"}, "refused", true},
 		{fmt.Errorf("plan 1: %w", host.ErrNoPlugin), "no_plugin", true},
 		{fmt.Errorf("lease: %w", mempool.ErrTooLarge), "pool_too_small", false},
+		{&host.CompactError{PlanID: 1, Stage: "validate", Err: fmt.Errorf("plan 1 has no segments: %w", host.ErrInvalidPlan)}, "invalid_plan", false},
+		{&host.CompactError{PlanID: 1, Stage: "strategy", Err: &host.TaskError{Kind: host.ErrPanic}}, "panic", true},
 		{context.DeadlineExceeded, "timeout", false},
 		{errors.New("boom"), "error", false},
 	}

@@ -34,6 +34,7 @@ import (
 // Progress is the work one task has done so far. Each report carries the
 // task's running totals (not increments).
 type Progress struct {
+	DeletesRead  int64 `json:"deletes_read"`
 	RowsRead     int64 `json:"rows_read"`
 	BytesRead    int64 `json:"bytes_read"`
 	RowsWritten  int64 `json:"rows_written"`
@@ -306,6 +307,7 @@ func (s *Server) progress(t *task, p Progress) {
 			*total += now - last
 		}
 	}
+	add(&s.stats.progress.DeletesRead, p.DeletesRead, t.progress.DeletesRead)
 	add(&s.stats.progress.RowsRead, p.RowsRead, t.progress.RowsRead)
 	add(&s.stats.progress.BytesRead, p.BytesRead, t.progress.BytesRead)
 	add(&s.stats.progress.RowsWritten, p.RowsWritten, t.progress.RowsWritten)

@@ -35,7 +35,7 @@ func newFake() *fakeCompactor {
 func (f *fakeCompactor) Compact(ctx context.Context, plan *datapb.CompactionPlan, progress func(Progress)) (*datapb.CompactionPlanResult, error) {
 	f.started <- plan.GetPlanID()
 	progress(Progress{RowsRead: 100, BytesRead: 4000})
-	progress(Progress{RowsRead: 250, BytesRead: 10000, RowsWritten: 200, BytesWritten: 8000})
+	progress(Progress{DeletesRead: 30, RowsRead: 250, BytesRead: 10000, RowsWritten: 200, BytesWritten: 8000})
 	select {
 	case err := <-f.release:
 		if err != nil {
@@ -176,7 +176,7 @@ func TestSubmitRunSucceed(t *testing.T) {
 	if v.PlanID != 42 || v.Type != "MixCompaction" || v.Channel != "ch-1" || v.Segments != 1 || v.FinishedAt == nil || v.Error != "" {
 		t.Fatalf("task %+v", v)
 	}
-	if v.Progress != (Progress{RowsRead: 250, BytesRead: 10000, RowsWritten: 200, BytesWritten: 8000}) {
+	if v.Progress != (Progress{DeletesRead: 30, RowsRead: 250, BytesRead: 10000, RowsWritten: 200, BytesWritten: 8000}) {
 		t.Fatalf("progress %+v", v.Progress)
 	}
 	var res datapb.CompactionPlanResult
@@ -211,7 +211,8 @@ func TestBadPlan400(t *testing.T) {
 	}{
 		{"application/json", nil, "empty request body"},
 		{"application/json", []byte(`{"planID": "x"}`), "not a protojson CompactionPlan"},
-		{"application/json", []byte(`{"nonsense": 1}`), "not a protojson CompactionPlan"},
+		{"application/json", []byte(`{"nonsense": 1}`), "plan has no planID"},
+		{"application/json", []byte(`{"planID": 1, "segmentBinlogs": {}}`), "not a protojson CompactionPlan"},
 		{"", []byte(`not json`), "not a protojson CompactionPlan"},
 		{ContentTypeProtobuf, []byte{0xff, 0xff, 0xff}, "not a binary protobuf CompactionPlan"},
 		{"application/json", []byte(`{"segmentBinlogs": [{"segmentID": "1"}]}`), "plan has no planID"},

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
+	"github.com/spf13/cobra"
+
+	"github.com/compacthost/compacthost/cmd/compact-host/internal/server"
+	"github.com/compacthost/compacthost/host"
+	"github.com/compacthost/compacthost/mempool"
+)
+
+type serveOptions struct {
+	listen          string
+	plugins         string
+	pollInterval    time.Duration
+	memory          humanBytes
+	policy          string
+	workers         int
+	queue           int
+	history         int
+	taskTimeout     time.Duration
+	shutdownTimeout time.Duration
+	cacheDir        string
+	rootPath        string
+	logJSON         bool
+	logLevel        string
+}
+
+func newServeCommand() *cobra.Command {
+	var (
+		sf storageFlags
+		o  = serveOptions{memory: humanBytes(host.DefaultMemoryBytes)}
+	)
+	twins := envTwins{
+		"listen": "COMPACT_HOST_LISTEN", "plugins": "COMPACT_HOST_PLUGINS", "poll-interval": "COMPACT_HOST_POLL_INTERVAL",
+		"memory": "COMPACT_HOST_MEMORY", "policy": "COMPACT_HOST_POLICY", "workers": "COMPACT_HOST_WORKERS",
+		"queue": "COMPACT_HOST_QUEUE", "history": "COMPACT_HOST_HISTORY", "task-timeout": "COMPACT_HOST_TASK_TIMEOUT",
+		"shutdown-timeout": "COMPACT_HOST_SHUTDOWN_TIMEOUT", "cache-dir": "COMPACT_HOST_CACHE_DIR",
+		"root-path": "COMPACT_HOST_ROOT_PATH", "log-json": "COMPACT_HOST_LOG_JSON", "log-level": "COMPACT_HOST_LOG_LEVEL",
+	}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a long-lived compaction worker with an HTTP API",
+		Long: `serve runs compaction plans submitted over HTTP. Strategy plugins (name@version.wasm) are loaded
+from --plugins, a local directory or an object-store prefix, and hot-reloaded: drop in a higher
+version and new tasks use it while running tasks finish on the old one. Plans wait in a bounded
+queue for one of --workers workers; the memory pool (--memory, resized over the day by --policy)
+decides how many really run at once.
+
+  POST /v1/plans       submit a plan (protojson, or binary protobuf with
+                       Content-Type application/x-protobuf): 202 {"task_id": ...};
+                       400 bad plan, 409 plan already queued or running,
+                       429 queue full (with Retry-After), 503 shutting down
+  GET  /v1/tasks/{id}  state (queued, running, succeeded, failed), timestamps,
+                       progress, the CompactionPlanResult or the error and its cause
+  GET  /v1/tasks       recent tasks, newest first (?state=failed&limit=10)
+  GET  /v1/plugins     plugin binaries: name, version, sha256, active, error
+  GET  /healthz        200 while serving, 503 while shutting down
+  GET  /metrics        Prometheus text format (compact_host_*)
+
+SIGINT or SIGTERM shuts down gracefully: new plans get 503, running tasks finish (for at most
+--shutdown-timeout, then they are cancelled and their outputs deleted), queued ones fail with
+cause "shutdown", and the process exits 0. A second signal exits at once.`,
+		Example: `  compact-host serve --storage ./compact-data --plugins ./plugins --memory 4GiB
+  compact-host serve --storage s3://bucket/files --endpoint 127.0.0.1:9000 --insecure \
+      --plugins s3://bucket/plugins --policy 'window:08:00-20:00=0.25,default=1' --log-json
+  curl -sS --data-binary @plans/mix-plan.json localhost:8080/v1/plans`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := twins.apply(cmd.Flags()); err != nil {
+				return err
+			}
+			return runServe(cmd.Context(), &sf, o)
+		},
+	}
+	sf.register(cmd.Flags())
+	fs := cmd.Flags()
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "HTTP listen address (port 0 picks a free port; the log names it)")
+	fs.StringVar(&o.plugins, "plugins", "./plugins", "plugin binaries (name@version.wasm): a directory, or a store URL such as s3://bucket/plugins")
+	fs.DurationVar(&o.pollInterval, "poll-interval", 2*time.Second, "how often the plugin source is checked for new, changed or removed binaries")
+	fs.Var(&o.memory, "memory", "the node's memory budget for compaction, e.g. 4GiB or 512MiB")
+	fs.StringVar(&o.policy, "policy", "static:1", "share of --memory the pool gets: static:0.5, or window:08:00-20:00=0.25,default=1[,tz=Europe/Berlin]")
+	fs.IntVar(&o.workers, "workers", server.DefaultWorkers, "plans running at once at most (the memory pool may hold some waiting)")
+	fs.IntVar(&o.queue, "queue", server.DefaultQueue, "plans waiting for a worker before submissions get 429")
+	fs.IntVar(&o.history, "history", server.DefaultHistory, "finished tasks kept for GET /v1/tasks")
+	fs.DurationVar(&o.taskTimeout, "task-timeout", host.DefaultTaskTimeout, "deadline of one task, from when it starts running")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "on SIGTERM, how long running tasks may finish before they are cancelled")
+	fs.StringVar(&o.cacheDir, "cache-dir", "", "directory for wazero's compiled-code cache (default: in memory)")
+	fs.StringVar(&o.rootPath, "root-path", host.DefaultRootPath, "Milvus rootPath: the prefix of every log key in the store")
+	fs.BoolVar(&o.logJSON, "log-json", false, "log JSON lines on stderr")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: trace, debug, info, warn or error")
+	twins.describe(fs)
+	return cmd
+}
+
+// checkServeOptions rejects flag values that cannot work.
+func checkServeOptions(o serveOptions) (mempool.Policy, hclog.Level, error) {
+	bad := func(format string, args ...any) (mempool.Policy, hclog.Level, error) {
+		return nil, 0, withCode(exitUsage, fmt.Errorf(format, args...))
+	}
+	switch {
+	case o.memory <= 0:
+		return bad("--memory must be positive, got %s", o.memory.String())
+	case o.workers < 1:
+		return bad("--workers must be >= 1, got %d", o.workers)
+	case o.queue < 1:
+		return bad("--queue must be >= 1, got %d", o.queue)
+	case o.history < 1:
+		return bad("--history must be >= 1, got %d", o.history)
+	case o.pollInterval <= 0 || o.taskTimeout <= 0 || o.shutdownTimeout <= 0:
+		return bad("--poll-interval, --task-timeout and --shutdown-timeout must be positive")
+	case o.plugins == "":
+		return bad("--plugins names no directory or store")
+	}
+	policy, err := mempool.ParsePolicy(o.policy)
+	if err != nil {
+		return bad("--policy: %w", err)
+	}
+	level := hclog.LevelFromString(o.logLevel)
+	if level == hclog.NoLevel {
+		return bad("--log-level %q: want trace, debug, info, warn or error", o.logLevel)
+	}
+	return policy, level, nil
+}
+
+func runServe(parent context.Context, sf *storageFlags, o serveOptions) error {
+	policy, level, err := checkServeOptions(o)
+	if err != nil {
+		return err
+	}
+	log := hclog.New(&hclog.LoggerOptions{Name: "compact-host", Output: os.Stderr, JSONFormat: o.logJSON, Level: level})
+
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal kills the process
+	}()
+
+	store, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	src, err := pluginSource(ctx, sf, o.plugins)
+	if err != nil {
+		return err
+	}
+
+	budget := int64(o.memory)
+	pool, err := mempool.NewPool(mempool.TotalAt(policy, budget, time.Now()))
+	if err != nil {
+		return withCode(exitUsage, fmt.Errorf("memory pool: %w", err))
+	}
+	ctrl := &mempool.Controller{Pool: pool, Policy: policy, Budget: budget, OnChange: func(c mempool.Change) {
+		if c.Err != nil {
+			log.Error("memory pool resize failed", "policy", policy.String(), "error", c.Err)
+			return
+		}
+		log.Info("memory pool resized", "policy", policy.String(), "from", formatHumanBytes(c.Old), "to", formatHumanBytes(c.New))
+	}}
+
+	rt, err := host.NewRuntime(ctx, host.Config{CacheDir: o.cacheDir, TaskTimeout: o.taskTimeout, Logger: log})
+	if err != nil {
+		return fmt.Errorf("start wasm runtime: %w", err)
+	}
+	defer rt.Close(context.Background())
+	reg := host.NewRegistry(rt, src, host.RegistryConfig{Interval: o.pollInterval, Logger: log})
+	defer reg.Close()
+	if err := reg.Poll(ctx); err != nil {
+		return withCode(exitNotFound, fmt.Errorf("plugins %s: %w", src, err))
+	}
+
+	comp := &hostCompactor{progress: map[int64]func(server.Progress){}}
+	h, err := host.New(ctx, host.Options{
+		Store: store, RootPath: o.rootPath, Runtime: rt, Plugins: reg, Pool: pool,
+		Logger: log, Progress: comp.report, TaskTimeout: o.taskTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	defer h.Close(context.Background())
+	comp.h = h
+
+	srv, err := server.New(server.Config{
+		Compactor: comp, Plugins: reg, Pool: pool,
+		Workers: o.workers, Queue: o.queue, History: o.history,
+		TaskTimeout: o.taskTimeout, ShutdownTimeout: o.shutdownTimeout,
+		Logger: log.Named("server"),
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return withCode(exitUsage, fmt.Errorf("--listen %s: %w", o.listen, err))
+	}
+
+	// The registry and the pool controller run until the server is done.
+	bg, stopBG := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); reg.Watch(bg) }()
+	go func() { defer wg.Done(); ctrl.Run(bg) }()
+	defer func() { stopBG(); wg.Wait() }()
+
+	var active []string
+	for _, p := range reg.Plugins() {
+		if p.Active {
+			active = append(active, p.ID.String())
+		}
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "storage", store.String(), "plugins", src.String(),
+		"active", strings.Join(active, ", "), "pool", formatHumanBytes(pool.Total()), "policy", policy.String(),
+		"workers", o.workers, "queue", o.queue)
+	if err := srv.Serve(ctx, ln); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// pluginSource opens --plugins: a store URL (scheme://...) with the storage
+// credentials, else a local directory.
+func pluginSource(ctx context.Context, sf *storageFlags, spec string) (host.Source, error) {
+	if !strings.Contains(spec, "://") {
+		info, err := os.Stat(spec)
+		if err != nil {
+			return nil, withCode(exitNotFound, fmt.Errorf("--plugins %s: %w", spec, err))
+		}
+		if !info.IsDir() {
+			return nil, withCode(exitUsage, fmt.Errorf("--plugins %s is not a directory", spec))
+		}
+		return host.DirSource(spec), nil
+	}
+	psf := *sf
+	psf.url, psf.create = spec, false
+	st, err := psf.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return host.StoreSource(st, ""), nil
+}
+
+// hostCompactor runs plans on a host.Host and routes the host's progress
+// reports (which name the plan) to the task running that plan; the server
+// never runs two tasks of one plan ID at once.
+type hostCompactor struct {
+	h        *host.Host
+	mu       sync.Mutex
+	progress map[int64]func(server.Progress)
+}
+
+func (c *hostCompactor) Compact(ctx context.Context, plan *datapb.CompactionPlan, progress func(server.Progress)) (*datapb.CompactionPlanResult, error) {
+	id := plan.GetPlanID()
+	c.mu.Lock()
+	c.progress[id] = progress
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.progress, id)
+		c.mu.Unlock()
+	}()
+	return c.h.Compact(ctx, plan)
+}
+
+func (c *hostCompactor) report(p host.Progress) {
+	c.mu.Lock()
+	f := c.progress[p.PlanID]
+	c.mu.Unlock()
+	if f != nil {
+		f(server.Progress{DeletesRead: p.DeletesRead, RowsRead: p.RowsRead, BytesRead: p.BytesRead,
+			RowsWritten: p.RowsWritten, BytesWritten: p.BytesWritten})
+	}
+}
