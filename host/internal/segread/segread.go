@@ -17,6 +17,7 @@ package segread
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -93,6 +94,7 @@ type Reader struct {
 	tokens chan struct{}   // one per chunk of compressed bytes held
 	stop   error           // why the downloader stopped early; read after ready is closed
 	closed atomic.Bool
+	err    error // sticky: the first error Next returned
 
 	cur      *openChunk
 	next     int   // index of the next chunk to take from ready
@@ -189,12 +191,24 @@ func (r *Reader) fieldErr(fi int, err error) error {
 }
 
 // Next returns the next batch of at most BatchRows rows, or io.EOF after
-// the last one. Batches never span two chunks.
+// the last one. Batches never span two chunks. After an error every later
+// call returns the same error.
 func (r *Reader) Next(ctx context.Context) (*Batch, error) {
+	if r.closed.Load() {
+		return nil, fmt.Errorf("segread: segment %d: Next after Close", r.segID)
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	b, err := r.next1(ctx)
+	if err != nil && !errors.Is(err, io.EOF) {
+		r.err = err
+	}
+	return b, err
+}
+
+func (r *Reader) next1(ctx context.Context) (*Batch, error) {
 	for {
-		if r.closed.Load() {
-			return nil, fmt.Errorf("segread: segment %d: Next after Close", r.segID)
-		}
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("segread: segment %d: %w", r.segID, err)
 		}

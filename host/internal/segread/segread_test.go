@@ -242,6 +242,9 @@ func TestNextErrors(t *testing.T) {
 					if !strings.Contains(err.Error(), "segment 450000000000000100") {
 						t.Errorf("error %q does not name the segment", err)
 					}
+					if _, again := r.Next(ctx); again != err {
+						t.Errorf("Next after an error: %v", again)
+					}
 					return
 				}
 			})

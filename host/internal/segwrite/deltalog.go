@@ -33,6 +33,9 @@ func WriteDeltalog(ctx context.Context, cfg DeltalogConfig, d *deltalog.Deletes)
 	if cfg.Store == nil {
 		return nil, "", fmt.Errorf("segwrite: deltalog of segment %d: no store", cfg.SegmentID)
 	}
+	if d == nil || d.Len() == 0 {
+		return nil, "", fmt.Errorf("segwrite: deltalog of segment %d: no deletes", cfg.SegmentID)
+	}
 	logID, err := cfg.LogIDs.Take(1)
 	if err != nil {
 		return nil, "", fmt.Errorf("segwrite: deltalog of segment %d: %w", cfg.SegmentID, err)
