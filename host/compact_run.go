@@ -34,15 +34,24 @@ func (h *Host) Compact(ctx context.Context, plan *datapb.CompactionPlan, opts ..
 		o(&co)
 	}
 	started := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, h.opts.TaskTimeout)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
 	fail := func(p *pipeline.Plan, id PluginID, stage string, err error) error {
-		ce := &CompactError{PlanID: plan.GetPlanID(), Plugin: id, Stage: stage, Err: err}
+		ce := &CompactError{PlanID: plan.GetPlanID(), Plugin: id, Stage: stage}
 		if p != nil {
 			ce.Type = p.Type
 		}
 		var se *pipeline.StageError
 		if errors.As(err, &se) {
-			ce.Stage, ce.Err = se.Stage, se.Err
+			ce.Stage, err = se.Stage, se.Err
 		}
+		if ctx.Err() != nil && !errors.Is(err, ErrDeadline) {
+			// The task's deadline or the caller's cancel stopped it, whichever
+			// stage noticed first.
+			err = fmt.Errorf("%w: %s: %w", ErrDeadline, deadlineMessage(ctx, deadline), err)
+		}
+		ce.Err = err
 		h.log.Error("compaction failed", "plan", ce.PlanID, "type", ce.Type, "plugin", id.String(), "stage", ce.Stage, "error", ce.Err)
 		return ce
 	}
@@ -50,10 +59,6 @@ func (h *Host) Compact(ctx context.Context, plan *datapb.CompactionPlan, opts ..
 	if err != nil {
 		return nil, fail(nil, PluginID{}, "validate", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, h.opts.TaskTimeout)
-	defer cancel()
-	deadline, _ := ctx.Deadline()
-
 	s, err := h.strategyFor(ctx, p.Type, co)
 	if err != nil {
 		return nil, fail(p, PluginID{}, "strategy", err)

@@ -397,7 +397,9 @@ func (m *mixRun) writeStage() {
 		}
 		for _, r := range item.runs {
 			if err := m.apply(r); err != nil {
-				m.fail.set(stageErr("write", err))
+				if m.ctx.Err() == nil { // else the driver reports why the run stopped
+					m.fail.set(stageErr("write", err))
+				}
 				break
 			}
 		}
@@ -478,7 +480,9 @@ func newFeeder(ctx context.Context, fail *failure, readers []*segread.Reader, so
 				return true
 			}
 			if err != nil {
-				fail.set(stageErr("read", err))
+				if ctx.Err() == nil { // else the driver reports why the run stopped
+					fail.set(stageErr("read", err))
+				}
 				return false
 			}
 			select {
