@@ -1,0 +1,387 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/compacthost/compacthost/cmd/compact-host/internal/server"
+)
+
+// buildWasm builds a strategy package (relative to this directory) into
+// out with the wasip1 reactor settings.
+func buildWasm(t *testing.T, pkg, out string, ldflags string) {
+	t.Helper()
+	args := []string{"build", "-buildmode=c-shared", "-o", out}
+	if ldflags != "" {
+		args = append(args, "-ldflags", ldflags)
+	}
+	cmd := exec.Command("go", append(args, pkg)...)
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", pkg, err, b)
+	}
+}
+
+// serveProc is a running `compact-host serve` with its JSON log lines.
+type serveProc struct {
+	cmd  *exec.Cmd
+	base string // http://127.0.0.1:port
+	mu   sync.Mutex
+	logs []map[string]any
+	raw  bytes.Buffer
+	done chan struct{} // closed when stderr is drained
+}
+
+// startServe runs serve with --log-json on a free port and waits for its
+// "serving" line and a healthy /healthz.
+func startServe(t *testing.T, args ...string) *serveProc {
+	t.Helper()
+	cmd := exec.Command(cliBinary, append([]string{"serve", "--listen", "127.0.0.1:0", "--log-json"}, args...)...)
+	cmd.Env = append(os.Environ(), "COMPACT_HOST_STORAGE=")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &serveProc{cmd: cmd, done: make(chan struct{})}
+	addr := make(chan string, 1)
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var m map[string]any
+			p.mu.Lock()
+			p.raw.Write(sc.Bytes())
+			p.raw.WriteByte('\n')
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				p.logs = append(p.logs, m)
+				if m["@message"] == "serving" {
+					addr <- fmt.Sprint(m["addr"])
+				}
+			}
+			p.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	select {
+	case a := <-addr:
+		p.base = "http://" + a
+	case <-p.done:
+		cmd.Wait()
+		t.Fatalf("serve exited before serving:\n%s", p.stderr())
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("serve did not log its address:\n%s", p.stderr())
+	}
+	p.waitFor(t, "healthz 200", func() bool {
+		resp, err := http.Get(p.base + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return p
+}
+
+func (p *serveProc) stderr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.raw.String()
+}
+
+// logged returns the log lines with the given message.
+func (p *serveProc) logged(msg string) []map[string]any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []map[string]any
+	for _, m := range p.logs {
+		if m["@message"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// waitFor polls cond until it holds (a generous bound only guards against
+// a hang; nothing asserts how long it took).
+func (p *serveProc) waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s; serve's log:\n%s", what, p.stderr())
+		}
+	}
+}
+
+func (p *serveProc) request(t *testing.T, method, path, ctype string, body []byte) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, p.base+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+func (p *serveProc) getJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	code, body := p.request(t, "GET", path, "", nil)
+	if code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, code, body)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("GET %s: %v\n%s", path, err, body)
+	}
+}
+
+// runPlan submits a plan and polls its task until it ends; it fails the
+// test unless the task succeeded, and returns the result.
+func (p *serveProc) runPlan(t *testing.T, ctype string, plan []byte) (server.TaskView, *datapb.CompactionPlanResult) {
+	t.Helper()
+	code, body := p.request(t, "POST", "/v1/plans", ctype, plan)
+	var sub server.SubmitResponse
+	if code != http.StatusAccepted || json.Unmarshal(body, &sub) != nil {
+		t.Fatalf("submit: %d %s", code, body)
+	}
+	var v server.TaskView
+	p.waitFor(t, "task "+sub.TaskID, func() bool {
+		p.getJSON(t, sub.Href, &v)
+		return v.State == server.StateSucceeded || v.State == server.StateFailed
+	})
+	if v.State != server.StateSucceeded {
+		t.Fatalf("task %s %s (%s): %s\n%s", v.ID, v.State, v.Cause, v.Error, p.stderr())
+	}
+	var res datapb.CompactionPlanResult
+	if err := protojson.Unmarshal(v.Result, &res); err != nil {
+		t.Fatalf("task %s result: %v\n%s", v.ID, err, v.Result)
+	}
+	return v, &res
+}
+
+// scrape returns /metrics as series -> value.
+func (p *serveProc) scrape(t *testing.T) map[string]float64 {
+	t.Helper()
+	code, body := p.request(t, "GET", "/metrics", "", nil)
+	if code != http.StatusOK {
+		t.Fatalf("metrics: %d", code)
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(strings.TrimSpace(string(body)), "\n") {
+		if strings.HasPrefix(line, "# ") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if i < 0 || err != nil {
+			t.Fatalf("metrics line %q", line)
+		}
+		out[line[:i]] = v
+	}
+	return out
+}
+
+func TestServe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the bundled wasm strategies")
+	}
+	dir := t.TempDir()
+	store, plans, plugins := filepath.Join(dir, "data"), filepath.Join(dir, "plans"), filepath.Join(dir, "plugins")
+	os.Mkdir(plugins, 0o755)
+	buildWasm(t, "../../plugins/mix", filepath.Join(plugins, "mix@1.0.0.wasm"), "")
+	buildWasm(t, "../../plugins/l0", filepath.Join(plugins, "l0@1.0.0.wasm"), "")
+	next := filepath.Join(dir, "mix@1.1.0.wasm")
+	buildWasm(t, "./testdata/mixnext", next, "-X main.version=1.1.0")
+
+	r := runCLI(t, "gen", "--storage", store, "--plans", plans, "--segments", "2", "--rows", "3000", "--dim", "4", "--json")
+	if r.code != 0 {
+		t.Fatalf("gen: exit %d: %s", r.code, r.stderr)
+	}
+	var sum struct{ Kept int64 }
+	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil || sum.Kept == 0 {
+		t.Fatalf("gen summary: %v\n%s", err, r.stdout)
+	}
+	mixPlan, err := os.ReadFile(filepath.Join(plans, "mix-plan.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l0JSON, err := os.ReadFile(filepath.Join(plans, "l0-plan.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	p := startServe(t, "--storage", store, "--plugins", plugins, "--memory", "1GiB", "--poll-interval", "100ms",
+		"--workers", "2", "--queue", "4")
+
+	// The registry serves what the directory holds.
+	var pl server.PluginList
+	p.getJSON(t, "/v1/plugins", &pl)
+	if len(pl.Plugins) != 2 || pl.Plugins[0].File != "l0@1.0.0.wasm" || !pl.Plugins[0].Active ||
+		pl.Plugins[1].File != "mix@1.0.0.wasm" || !pl.Plugins[1].Active || len(pl.Plugins[1].SHA256) != 64 {
+		t.Fatalf("plugins: %+v", pl.Plugins)
+	}
+
+	// A mix plan as protojson: the result keeps exactly the rows gen says survive.
+	v, res := p.runPlan(t, "application/json", mixPlan)
+	var rows int64
+	for _, s := range res.GetSegments() {
+		rows += s.GetNumOfRows()
+	}
+	if res.GetState() != datapb.CompactionTaskState_completed || rows != sum.Kept || v.Progress.RowsWritten != sum.Kept || v.Progress.RowsRead != 6000 {
+		t.Fatalf("mix result: state %s, %d rows (want %d), progress %+v", res.GetState(), rows, sum.Kept, v.Progress)
+	}
+
+	// An L0 plan as binary protobuf.
+	var l0 datapb.CompactionPlan
+	if err := protojson.Unmarshal(l0JSON, &l0); err != nil {
+		t.Fatal(err)
+	}
+	l0Bin, _ := proto.Marshal(&l0)
+	_, res = p.runPlan(t, server.ContentTypeProtobuf, l0Bin)
+	if res.GetType() != datapb.CompactionType_Level0DeleteCompaction || len(res.GetSegments()) == 0 || len(res.GetSegments()[0].GetDeltalogs()) == 0 {
+		t.Fatalf("l0 result: %v", res)
+	}
+
+	// Refusals.
+	if code, body := p.request(t, "POST", "/v1/plans", "application/json", []byte(`{"planID": `)); code != http.StatusBadRequest || !strings.Contains(string(body), "bad plan") {
+		t.Fatalf("bad plan: %d %s", code, body)
+	}
+	if code, _ := p.request(t, "GET", "/v1/tasks/ffffffffffffffff", "", nil); code != http.StatusNotFound {
+		t.Fatalf("unknown task: %d", code)
+	}
+
+	m := p.scrape(t)
+	want := map[string]float64{
+		`compact_host_tasks_finished_total{state="succeeded"}`:    2,
+		`compact_host_tasks_finished_total{state="failed"}`:       0,
+		`compact_host_plans_total{type="MixCompaction"}`:          1,
+		`compact_host_plans_total{type="Level0DeleteCompaction"}`: 1,
+		`compact_host_plans_rejected_total{reason="bad_plan"}`:    1,
+		`compact_host_rows_read_total`:                            6000,
+		`compact_host_pool_total_bytes`:                           1 << 30,
+		`compact_host_pool_used_bytes`:                            0,
+		`compact_host_pool_leases`:                                0,
+		`compact_host_plugins{status="active"}`:                   2,
+		`compact_host_plugin_failures_total{cause="trap"}`:        0,
+		`compact_host_queue_capacity`:                             4,
+		`compact_host_tasks{state="running"}`:                     0,
+	}
+	for k, wv := range want {
+		if got, ok := m[k]; !ok || got != wv {
+			t.Errorf("metric %s = %v (present %v), want %v", k, got, ok, wv)
+		}
+	}
+	// rows written: the mix plan's kept rows plus the L0 plan's routed deletes.
+	if m["compact_host_rows_written_total"] < float64(sum.Kept) || m["compact_host_uptime_seconds"] <= 0 {
+		t.Errorf("rows written %v (kept %d), uptime %v", m["compact_host_rows_written_total"], sum.Kept, m["compact_host_uptime_seconds"])
+	}
+
+	// Hot swap: a newer mix appears in the directory and takes over.
+	if err := os.Rename(next, filepath.Join(plugins, "mix@1.1.0.wasm")); err != nil {
+		t.Fatal(err)
+	}
+	p.waitFor(t, "mix@1.1.0 active", func() bool {
+		p.getJSON(t, "/v1/plugins", &pl)
+		for _, e := range pl.Plugins {
+			if e.File == "mix@1.1.0.wasm" {
+				return e.Active && e.Error == ""
+			}
+		}
+		return false
+	})
+	for _, e := range pl.Plugins {
+		if e.File == "mix@1.0.0.wasm" && e.Active {
+			t.Fatalf("mix@1.0.0 still active beside 1.1.0: %+v", pl.Plugins)
+		}
+	}
+	p.runPlan(t, "application/json", mixPlan)
+	done := p.logged("compaction done")
+	if len(done) != 3 || !strings.HasPrefix(fmt.Sprint(done[2]["plugin"]), "mix@1.1.0 ") {
+		t.Fatalf("the rerun did not use mix@1.1.0: %v", done)
+	}
+
+	// Graceful shutdown on SIGTERM: exit 0.
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	err = p.cmd.Wait()
+	if err != nil {
+		t.Fatalf("serve after SIGTERM: %v\n%s", err, p.stderr())
+	}
+	if len(p.logged("shutdown complete: every task finished")) != 1 || len(p.logged("stopped")) != 1 {
+		t.Fatalf("shutdown not logged:\n%s", p.stderr())
+	}
+	if _, err := http.Get(p.base + "/healthz"); err == nil {
+		t.Fatal("serve still answers after exiting")
+	}
+}
+
+func TestServeBadFlags(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		args    []string
+		env     string
+		code    int
+		message string
+	}{
+		{[]string{"serve", "--memory", "lots"}, "", exitUsage, `invalid argument "lots" for "--memory"`},
+		{[]string{"serve", "--storage", dir, "--plugins", filepath.Join(dir, "nope")}, "", exitNotFound, "--plugins " + filepath.Join(dir, "nope")},
+		{[]string{"serve", "--storage", dir, "--plugins", dir, "--policy", "sometimes"}, "", exitUsage, `--policy: mempool: policy "sometimes"`},
+		{[]string{"serve", "--storage", dir, "--plugins", dir, "--workers", "0"}, "", exitUsage, "--workers must be >= 1, got 0"},
+		{[]string{"serve", "--storage", dir, "--plugins", dir}, "COMPACT_HOST_QUEUE=many", exitUsage, `$COMPACT_HOST_QUEUE="many" (for --queue)`},
+		{[]string{"serve", "--storage", dir, "--plugins", dir, "--listen", "256.0.0.1:1"}, "", exitUsage, "--listen 256.0.0.1:1"},
+		{[]string{"serve", "extra"}, "", exitUsage, "takes no arguments"},
+	}
+	for _, c := range cases {
+		cmd := exec.Command(cliBinary, c.args...)
+		cmd.Env = append(os.Environ(), "COMPACT_HOST_STORAGE=", c.env)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		// Everything but the message line is a log line (--listen fails after startup logs).
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		last := lines[len(lines)-1]
+		if code != c.code || !strings.HasPrefix(last, "compact-host: ") || !strings.Contains(last, c.message) {
+			t.Errorf("%v %s: exit %d, stderr %q; want exit %d mentioning %q", c.args, c.env, code, stderr.String(), c.code, c.message)
+		}
+	}
+}
