@@ -1,0 +1,76 @@
+package segread_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"testing"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
+	"github.com/compacthost/compacthost/host/internal/segread"
+	"github.com/compacthost/compacthost/storage/objstore"
+	"github.com/compacthost/compacthost/storage/objstore/objstoretest"
+)
+
+// recordingStore remembers the keys Get was called for.
+type recordingStore struct {
+	objstore.Store
+	mu   sync.Mutex
+	keys []string
+}
+
+func (s *recordingStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	s.mu.Lock()
+	s.keys = append(s.keys, key)
+	s.mu.Unlock()
+	return s.Store.Get(ctx, key)
+}
+
+// TestPrefetchBound: while a batch of chunk c is being consumed, no binlog
+// of a chunk beyond c+Prefetch has been requested (the memory bound), and
+// every binlog is fetched exactly once.
+func TestPrefetchBound(t *testing.T) {
+	base := objstoretest.Local(t)
+	cfg := smallConfig(schemapb.DataType_Int64)
+	cfg.RowsPerSegment, cfg.ChunkRows = 3000, 500 // 6 chunks
+	col := generate(t, base, cfg)
+	seg := col.Segments[0]
+	chunkOf := map[string]int{}
+	for _, fb := range seg.FieldBinlogs {
+		for i, b := range fb.Binlogs {
+			chunkOf[b.LogPath] = i
+		}
+	}
+	for _, prefetch := range []int{1, 2} {
+		store := &recordingStore{Store: base}
+		ctx := context.Background()
+		r, err := segread.Open(ctx, store, col.Schema, seg, segread.Options{BatchRows: 200, Prefetch: prefetch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			b, err := r.Next(ctx)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			cur := int(b.FirstRow) / cfg.ChunkRows
+			store.mu.Lock()
+			for _, k := range store.keys {
+				if chunkOf[k] > cur+prefetch {
+					t.Fatalf("prefetch %d: chunk %d requested while chunk %d is read", prefetch, chunkOf[k], cur)
+				}
+			}
+			store.mu.Unlock()
+			b.Release()
+		}
+		r.Close()
+		if len(store.keys) != len(chunkOf) {
+			t.Fatalf("prefetch %d: %d Gets for %d binlogs", prefetch, len(store.keys), len(chunkOf))
+		}
+	}
+}
