@@ -12,8 +12,8 @@ import (
 )
 
 // cliBinary is the compact-host executable built once for the tests: they run the real binary, as
-// a user or a script would.
-var cliBinary string
+// a user or a script would. mixWasm and l0Wasm are the bundled strategies built for wasip1.
+var cliBinary, mixWasm, l0Wasm string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "compact-host-cli")
@@ -22,11 +22,26 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	cliBinary = filepath.Join(dir, "compact-host")
-	build := exec.Command("go", "build", "-o", cliBinary, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building compact-host:", err)
-		os.Exit(1)
+	mixWasm, l0Wasm = filepath.Join(dir, "mix.wasm"), filepath.Join(dir, "l0.wasm")
+	for _, b := range []struct {
+		out, pkg string
+		env      []string
+	}{
+		{cliBinary, ".", nil},
+		{mixWasm, "../../plugins/mix", []string{"GOOS=wasip1", "GOARCH=wasm"}},
+		{l0Wasm, "../../plugins/l0", []string{"GOOS=wasip1", "GOARCH=wasm"}},
+	} {
+		args := []string{"build", "-o", b.out}
+		if b.env != nil {
+			args = append(args, "-buildmode=c-shared")
+		}
+		build := exec.Command("go", append(args, b.pkg)...)
+		build.Env = append(os.Environ(), b.env...)
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "building %s: %v\n", b.pkg, err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

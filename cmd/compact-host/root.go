@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 )
 
@@ -18,7 +20,12 @@ writes the compacted segments back in Milvus's own format.`,
 	}
 	var rf runFlags
 	rf.register(root)
-	root.Args = noArgs
+	root.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return withCode(exitUsage, fmt.Errorf("unknown command %q (see compact-host --help)", args[0]))
+		}
+		return nil
+	}
 	root.RunE = func(cmd *cobra.Command, _ []string) error {
 		if rf.plugin == "" && rf.plan == "" {
 			return cmd.Help()
@@ -26,6 +33,6 @@ writes the compacted segments back in Milvus's own format.`,
 		return runPlan(cmd, &rf)
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withCode(exitUsage, err) })
-	root.AddCommand(newGenCommand(), newInspectCommand(), newServeCommand(), newVersionCommand())
+	root.AddCommand(newGenCommand(), newInspectCommand(), newServeCommand(), newVersionCommand(), newPluginCommand())
 	return root
 }
