@@ -30,10 +30,10 @@ type cursor struct {
 }
 
 // openChunk opens the binlog readers of c over the downloaded bytes and
-// checks that every file holds the same number of rows, and as many as the
-// metadata says.
+// checks that every file holds as many rows as the chunk's entries_num, so
+// that the rows delivered always add up to NumRows.
 func (r *Reader) openChunk(c *chunk, data [][]byte) (*openChunk, error) {
-	oc := &openChunk{rows: -1, cursors: make([]*cursor, len(c.files))}
+	oc := &openChunk{cursors: make([]*cursor, len(c.files))}
 	err := parallel(len(c.files), r.opts.Parallelism, func(fi int) error {
 		fr := c.files[fi]
 		if fr == nil {
@@ -50,22 +50,14 @@ func (r *Reader) openChunk(c *chunk, data [][]byte) (*openChunk, error) {
 		oc.close()
 		return nil, err
 	}
-	var first *cursor
+	oc.rows = c.rows
 	for fi, cur := range oc.cursors {
 		if cur == nil {
 			continue
 		}
-		n := cur.ir.NumRows()
-		if c.rows > 0 && n != c.rows {
+		if n := cur.ir.NumRows(); n != c.rows {
 			oc.close()
-			return nil, r.fieldErr(fi, fmt.Errorf("binlog %q holds %d rows but its entries_num is %d", cur.key, n, c.rows))
-		}
-		if first == nil {
-			first, oc.rows = cur, n
-		} else if n != oc.rows {
-			oc.close()
-			return nil, fmt.Errorf("segread: segment %d chunk %d: binlog %q holds %d rows but %q holds %d",
-				r.segID, c.index, cur.key, n, first.key, oc.rows)
+			return nil, r.fieldErr(fi, fmt.Errorf("chunk %d: binlog %q holds %d rows but the chunk's entries_num is %d", c.index, cur.key, n, c.rows))
 		}
 	}
 	return oc, nil

@@ -15,7 +15,7 @@ import (
 type fileRef struct {
 	key   string
 	logID int64
-	rows  int64 // entries_num from the metadata; 0 when unknown
+	rows  int64 // entries_num from the metadata; 0 when unset
 	size  int64 // log_size from the metadata; 0 when unknown
 }
 
@@ -24,7 +24,7 @@ type fileRef struct {
 // filled instead.
 type chunk struct {
 	index int
-	rows  int64 // entries_num agreed by the files; checked against the payloads
+	rows  int64 // entries_num agreed by the files (those that set it); checked against every payload
 	files []*fileRef
 }
 
@@ -100,6 +100,14 @@ func planChunks(segID int64, fields []*schemapb.FieldSchema, seg *datapb.Compact
 			} else if fr.rows != first.rows {
 				return nil, fmt.Errorf("segread: segment %d chunk %d: binlog %q has entries_num %d but %q has %d",
 					segID, ci, fr.key, fr.rows, first.key, first.rows)
+			}
+		}
+		if first == nil {
+			for _, fr := range c.files {
+				if fr != nil {
+					return nil, fmt.Errorf("segread: segment %d chunk %d: no binlog has a positive entries_num (e.g. %q)",
+						segID, ci, fr.key)
+				}
 			}
 		}
 	}

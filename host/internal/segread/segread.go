@@ -149,7 +149,8 @@ func Open(ctx context.Context, store objstore.Store, schema *schemapb.Collection
 }
 
 // NumRows returns the segment's row count from the binlog metadata
-// (entries_num); Next checks every file against it.
+// (entries_num). Next checks every payload against it, so the batches
+// always add up to NumRows or Next fails.
 func (r *Reader) NumRows() int64 { return r.numRows }
 
 // download fetches the chunks in order, each chunk's files in parallel,

@@ -155,6 +155,11 @@ func TestOpenErrors(t *testing.T) {
 		{"unequal entries_num", func(seg *datapb.CompactionSegmentBinlogs) {
 			fieldBinlog(seg, gen.VectorField).Binlogs[1].EntriesNum = 999
 		}, []string{"chunk 1", fieldBinlog(base, gen.VectorField).Binlogs[1].LogPath, "entries_num 999", "1000"}},
+		{"no entries_num in a chunk", func(seg *datapb.CompactionSegmentBinlogs) {
+			for _, fb := range seg.FieldBinlogs {
+				fb.Binlogs[2].EntriesNum = 0
+			}
+		}, []string{"chunk 2", "no binlog has a positive entries_num"}},
 		{"empty log path", func(seg *datapb.CompactionSegmentBinlogs) {
 			fieldBinlog(seg, gen.PKField).Binlogs[0].LogPath = ""
 		}, []string{"field 100", "no log_path"}},
@@ -204,17 +209,15 @@ func TestNextErrors(t *testing.T) {
 			{"corrupt binlog", func(seg *datapb.CompactionSegmentBinlogs) {
 				fieldBinlog(seg, gen.PriceField).Binlogs[2].LogPath = corrupt
 			}, []string{"field 103 (price)", corrupt}},
-			{"unequal payload rows", func(seg *datapb.CompactionSegmentBinlogs) {
-				// chunk 2 of title points at chunk 0's 1000-row file; the others hold 500 rows.
-				for _, fb := range seg.FieldBinlogs {
-					fb.Binlogs[2].EntriesNum = 0
-				}
-				fieldBinlog(seg, gen.TitleField).Binlogs[2].LogPath = titleKeys[0].LogPath
-			}, []string{"chunk 2", titleKeys[0].LogPath, "1000 rows", "500"}},
 			{"payload rows differ from entries_num", func(seg *datapb.CompactionSegmentBinlogs) {
 				// chunk 1 of title points at chunk 2's 500-row file.
 				fieldBinlog(seg, gen.TitleField).Binlogs[1].LogPath = titleKeys[2].LogPath
-			}, []string{"field 104 (title)", titleKeys[2].LogPath, "holds 500 rows but its entries_num is 1000"}},
+			}, []string{"field 104 (title)", "chunk 1", titleKeys[2].LogPath, "holds 500 rows but the chunk's entries_num is 1000"}},
+			{"unset entries_num", func(seg *datapb.CompactionSegmentBinlogs) {
+				// chunk 2 of title points at chunk 0's 1000-row file; the others hold 500 rows.
+				fieldBinlog(seg, gen.TitleField).Binlogs[2].LogPath = titleKeys[0].LogPath
+				fieldBinlog(seg, gen.TitleField).Binlogs[2].EntriesNum = 0
+			}, []string{"field 104 (title)", "chunk 2", titleKeys[0].LogPath, "holds 1000 rows but the chunk's entries_num is 500"}},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {

@@ -115,10 +115,10 @@ func (o *output) append(w *Writer, cols map[int64]arrow.Array, off, n int) {
 // otherwise keep whole batches alive).
 func (o *output) compact() error {
 	for i, ps := range o.pieces {
-		if len(ps) <= 1 {
+		if len(ps) == 0 {
 			continue
 		}
-		a, err := array.Concatenate(ps, memory.DefaultAllocator)
+		a, err := array.Concatenate(ps, memory.DefaultAllocator) // copies even one piece: it may be a slice of a large batch
 		if err != nil {
 			return fmt.Errorf("segwrite: output %d: compacting a chunk: %w", o.index, err)
 		}
