@@ -28,9 +28,9 @@ func (s *recordingStore) Get(ctx context.Context, key string) (io.ReadCloser, er
 	return s.Store.Get(ctx, key)
 }
 
-// TestPrefetchBound: while a batch of chunk c is being consumed, no binlog
-// of a chunk beyond c+Prefetch has been requested (the memory bound), and
-// every binlog is fetched exactly once.
+// TestPrefetchBound: Open fetches nothing; while a batch of chunk c is
+// being consumed, no binlog of a chunk beyond c+Prefetch has been requested
+// (the memory bound); every binlog is fetched exactly once.
 func TestPrefetchBound(t *testing.T) {
 	base := objstoretest.Local(t)
 	cfg := smallConfig(schemapb.DataType_Int64)
@@ -49,6 +49,9 @@ func TestPrefetchBound(t *testing.T) {
 		r, err := segread.Open(ctx, store, col.Schema, seg, segread.Options{BatchRows: 200, Prefetch: prefetch})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if len(store.keys) != 0 {
+			t.Fatalf("Open fetched %d objects", len(store.keys))
 		}
 		for {
 			b, err := r.Next(ctx)

@@ -88,13 +88,16 @@ type Reader struct {
 	numRows int64
 	fills   []arrow.Array // per field: BatchRows rows of its default or nulls; nil if never needed
 
-	cancel context.CancelFunc
-	done   chan struct{}   // closed when the downloader exits
-	ready  chan downloaded // downloaded chunks, in order
-	tokens chan struct{}   // one per chunk of compressed bytes held
-	stop   error           // why the downloader stopped early; read after ready is closed
-	closed atomic.Bool
-	err    error // sticky: the first error Next returned
+	store   objstore.Store
+	dctx    context.Context // Open's ctx: governs the downloads
+	cancel  context.CancelFunc
+	started bool
+	done    chan struct{}   // closed when the downloader exits
+	ready   chan downloaded // downloaded chunks, in order
+	tokens  chan struct{}   // one per chunk of compressed bytes held
+	stop    error           // why the downloader stopped early; read after ready is closed
+	closed  atomic.Bool
+	err     error // sticky: the first error Next returned
 
 	cur      *openChunk
 	next     int   // index of the next chunk to take from ready
@@ -108,9 +111,11 @@ type downloaded struct {
 }
 
 // Open validates the alignment of seg's insert binlogs against schema
-// (keys must be filled in: milvuspath.FillPlan) and starts downloading the
-// first chunks in the background; ctx governs those downloads until Close.
-// Errors name the segment, the field and the object key.
+// (keys must be filled in: milvuspath.FillPlan). It does no I/O: the first
+// Next starts downloading in the background, so readers opened for
+// segments consumed one after another do not all hold chunks at once. ctx
+// governs those downloads until Close. Errors name the segment, the field
+// and the object key.
 func Open(ctx context.Context, store objstore.Store, schema *schemapb.CollectionSchema, seg *datapb.CompactionSegmentBinlogs, opts Options) (*Reader, error) {
 	opts = opts.withDefaults()
 	segID := seg.GetSegmentID()
@@ -139,12 +144,11 @@ func Open(ctx context.Context, store objstore.Store, schema *schemapb.Collection
 			}
 		}
 	}
-	dctx, cancel := context.WithCancel(ctx)
-	r.cancel = cancel
+	r.dctx, r.cancel = context.WithCancel(ctx)
+	r.store = store
 	r.done = make(chan struct{})
 	r.ready = make(chan downloaded, opts.Prefetch+1)
 	r.tokens = make(chan struct{}, opts.Prefetch+1)
-	go r.download(dctx, store)
 	return r, nil
 }
 
@@ -216,6 +220,10 @@ func (r *Reader) next1(ctx context.Context) (*Batch, error) {
 		if r.cur == nil {
 			if r.next == len(r.chunks) {
 				return nil, io.EOF
+			}
+			if !r.started {
+				r.started = true
+				go r.download(r.dctx, r.store)
 			}
 			if err := r.openNext(ctx); err != nil {
 				return nil, err
@@ -309,7 +317,9 @@ func (r *Reader) Close() error {
 		return nil
 	}
 	r.cancel()
-	<-r.done
+	if r.started {
+		<-r.done
+	}
 	if r.cur != nil {
 		r.cur.close()
 		r.cur = nil
