@@ -117,10 +117,7 @@ func runPlan(cmd *cobra.Command, f *runFlags) error {
 		}
 		return withCode(compactCode(err), err)
 	}
-	log.Info("compaction done", "plan", plan.GetPlanID(), "type", plan.GetType().String(),
-		"segments_in", countInputs(plan), "segments_out", len(res.GetSegments()),
-		"rows_out", rowsOut(res), "deleted", prog.last.Deleted, "expired", prog.last.Expired,
-		"elapsed", time.Since(start).Round(time.Millisecond))
+	fmt.Fprintln(os.Stderr, summary(plan, res, prog.last, time.Since(start)))
 	out, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(res)
 	if err != nil {
 		return withCode(exitFailure, err)
@@ -184,14 +181,22 @@ func printErrorDetail(w *os.File, err error) {
 	}
 }
 
-func countInputs(plan *datapb.CompactionPlan) int {
-	n := 0
-	for _, s := range plan.GetSegmentBinlogs() {
-		if s.GetLevel() != datapb.SegmentLevel_L0 || plan.GetType() == datapb.CompactionType_Level0DeleteCompaction {
-			n++
+// summary is the one sentence a person reads after a run.
+func summary(plan *datapb.CompactionPlan, res *datapb.CompactionPlanResult, last host.Progress, took time.Duration) string {
+	took = took.Round(time.Millisecond)
+	if plan.GetType() == datapb.CompactionType_Level0DeleteCompaction {
+		l0 := 0
+		for _, s := range plan.GetSegmentBinlogs() {
+			if s.GetLevel() == datapb.SegmentLevel_L0 {
+				l0++
+			}
 		}
+		return fmt.Sprintf("l0 plan %d: %d L0 segment(s), %d target(s); %d deletes routed as %d records to %d segment(s) in %s",
+			plan.GetPlanID(), l0, len(plan.GetSegmentBinlogs())-l0, last.DeletesRead, last.RowsWritten, len(res.GetSegments()), took)
 	}
-	return n
+	return fmt.Sprintf("mix plan %d: %d segment(s) in, %d out; %d rows read, %d kept, %d deleted, %d expired in %s",
+		plan.GetPlanID(), len(plan.GetSegmentBinlogs()), len(res.GetSegments()), last.RowsRead, rowsOut(res),
+		last.Deleted, last.Expired, took)
 }
 
 func rowsOut(res *datapb.CompactionPlanResult) int64 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,8 +58,9 @@ func TestRunMixAndL0Plans(t *testing.T) {
 	if res.State != "completed" || kept != sum.Kept {
 		t.Fatalf("mix result: state %s, %d rows kept, gen expects %d", res.State, kept, sum.Kept)
 	}
-	if !strings.Contains(r.stderr, "compaction done") {
-		t.Fatalf("no summary log line on stderr:\n%s", r.stderr)
+	want := fmt.Sprintf("3 segment(s) in, 1 out; %d rows read, %d kept, %d deleted, %d expired", sum.Rows, sum.Kept, sum.Deleted, sum.Expired)
+	if !strings.Contains(r.stderr, want) {
+		t.Fatalf("no summary %q on stderr:\n%s", want, r.stderr)
 	}
 
 	r = runCLI(t, "--plugin", l0Wasm, "--plan", filepath.Join(plans, "l0-plan.json"), "--storage", store, "--progress", "none")
