@@ -220,6 +220,9 @@ func runServe(parent context.Context, sf *storageFlags, o serveOptions) error {
 			active = append(active, p.ID.String())
 		}
 	}
+	if len(active) == 0 {
+		log.Warn("no admitted plugins yet: plans fail with cause no_plugin until a name@version.wasm appears", "plugins", src.String())
+	}
 	log.Info("serving", "addr", ln.Addr().String(), "storage", store.String(), "plugins", src.String(),
 		"active", strings.Join(active, ", "), "pool", formatHumanBytes(pool.Total()), "policy", policy.String(),
 		"workers", o.workers, "queue", o.queue)

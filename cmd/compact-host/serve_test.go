@@ -180,6 +180,7 @@ func (p *serveProc) runPlan(t *testing.T, ctype string, plan []byte) (server.Tas
 	}
 	var v server.TaskView
 	p.waitFor(t, "task "+sub.TaskID, func() bool {
+		v = server.TaskView{}
 		p.getJSON(t, sub.Href, &v)
 		return v.State == server.StateSucceeded || v.State == server.StateFailed
 	})
@@ -284,11 +285,34 @@ func TestServe(t *testing.T) {
 		t.Fatalf("unknown task: %d", code)
 	}
 
+	// A plan Milvus's rules refuse fails as a task (not a plugin failure).
+	var broken datapb.CompactionPlan
+	if err := protojson.Unmarshal(mixPlan, &broken); err != nil {
+		t.Fatal(err)
+	}
+	broken.PlanID++
+	broken.PreAllocatedLogIDs = nil
+	brokenJSON, _ := protojson.Marshal(&broken)
+	code, body := p.request(t, "POST", "/v1/plans", "application/json", brokenJSON)
+	var sub server.SubmitResponse
+	if code != http.StatusAccepted || json.Unmarshal(body, &sub) != nil {
+		t.Fatalf("submit broken plan: %d %s", code, body)
+	}
+	p.waitFor(t, "broken plan to fail", func() bool {
+		v = server.TaskView{}
+		p.getJSON(t, sub.Href, &v)
+		return v.State == server.StateFailed
+	})
+	if v.Cause != "invalid_plan" || !strings.Contains(v.Error, fmt.Sprintf("plan %d", broken.PlanID)) || v.Result != nil || v.Segments != 0 {
+		t.Fatalf("broken plan task: %+v", v)
+	}
+
 	m := p.scrape(t)
 	want := map[string]float64{
 		`compact_host_tasks_finished_total{state="succeeded"}`:    2,
-		`compact_host_tasks_finished_total{state="failed"}`:       0,
-		`compact_host_plans_total{type="MixCompaction"}`:          1,
+		`compact_host_tasks_finished_total{state="failed"}`:       1,
+		`compact_host_task_failures_total{cause="invalid_plan"}`:  1,
+		`compact_host_plans_total{type="MixCompaction"}`:          2,
 		`compact_host_plans_total{type="Level0DeleteCompaction"}`: 1,
 		`compact_host_plans_rejected_total{reason="bad_plan"}`:    1,
 		`compact_host_rows_read_total`:                            6000,
@@ -334,7 +358,22 @@ func TestServe(t *testing.T) {
 		t.Fatalf("the rerun did not use mix@1.1.0: %v", done)
 	}
 
-	// Graceful shutdown on SIGTERM: exit 0.
+	// Graceful shutdown on SIGTERM with plans in flight: every task that
+	// started finishes, the ones still queued fail with cause shutdown.
+	var ids []string
+	for i := int64(1); i <= 3; i++ {
+		var pl datapb.CompactionPlan
+		if err := protojson.Unmarshal(mixPlan, &pl); err != nil {
+			t.Fatal(err)
+		}
+		pl.PlanID += 10 + i
+		b, _ := protojson.Marshal(&pl)
+		code, body := p.request(t, "POST", "/v1/plans", "application/json", b)
+		if code != http.StatusAccepted || json.Unmarshal(body, &sub) != nil {
+			t.Fatalf("submit plan %d: %d %s", pl.PlanID, code, body)
+		}
+		ids = append(ids, sub.TaskID)
+	}
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -345,6 +384,21 @@ func TestServe(t *testing.T) {
 	}
 	if len(p.logged("shutdown complete: every task finished")) != 1 || len(p.logged("stopped")) != 1 {
 		t.Fatalf("shutdown not logged:\n%s", p.stderr())
+	}
+	outcome := map[string]string{}
+	for _, msg := range []string{"task started", "task succeeded", "task failed"} {
+		for _, m := range p.logged(msg) {
+			id := fmt.Sprint(m["task"])
+			outcome[id] += msg + "/" + fmt.Sprint(m["cause"]) + ";"
+		}
+	}
+	for _, id := range ids {
+		t.Logf("task %s at shutdown: %s", id, outcome[id])
+		switch outcome[id] {
+		case "task started/<nil>;task succeeded/<nil>;", "task failed/shutdown;":
+		default:
+			t.Errorf("task %s at shutdown: %q; want started and succeeded, or failed with cause shutdown", id, outcome[id])
+		}
 	}
 	if _, err := http.Get(p.base + "/healthz"); err == nil {
 		t.Fatal("serve still answers after exiting")

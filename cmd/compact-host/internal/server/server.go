@@ -13,6 +13,21 @@
 //	GET  /v1/plugins      the plugin registry's binaries and their status
 //	GET  /healthz         200 while serving, 503 while shutting down
 //	GET  /metrics         Prometheus text exposition format
+//
+// Metrics (counters end in _total; labels in braces):
+//
+//	compact_host_tasks{state=queued|running}                 gauge
+//	compact_host_tasks_finished_total{state=succeeded|failed}
+//	compact_host_task_failures_total{cause}                  every failure, by CauseKind
+//	compact_host_plugin_failures_total{cause}                failures that IsPluginFailure
+//	compact_host_plans_total{type}                           accepted, by CompactionType name
+//	compact_host_plans_rejected_total{reason}                queue_full, bad_plan, duplicate, too_large, shutting_down
+//	compact_host_queue_length, compact_host_queue_capacity, compact_host_workers
+//	compact_host_deletes_read_total, compact_host_rows_read_total, compact_host_read_bytes_total,
+//	compact_host_rows_written_total, compact_host_written_bytes_total
+//	compact_host_pool_total_bytes, compact_host_pool_used_bytes, compact_host_pool_leases, compact_host_pool_waiters
+//	compact_host_plugins{status=active|standby|refused}
+//	compact_host_shutting_down, compact_host_uptime_seconds
 package server
 
 import (
@@ -103,6 +118,7 @@ type Server struct {
 	started time.Time
 	queue   chan *task
 	mux     *http.ServeMux
+	handler http.Handler // mux behind the access log
 
 	runCtx    context.Context // parent of every task's context
 	cancelRun context.CancelFunc
@@ -163,14 +179,14 @@ func setDefault[T int | int64 | time.Duration](v *T, def T) {
 }
 
 // Handler returns the HTTP API.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve serves the API on ln until ctx ends, then shuts down gracefully:
 // new plans and /healthz get 503 while running tasks finish (status reads
 // keep working), running tasks are cancelled after ShutdownTimeout, and the
 // listener closes last. It returns nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	var serveErr error
@@ -252,6 +268,7 @@ func (s *Server) run(t *task) {
 	if s.draining {
 		s.finishLocked(t, nil, errShutdownQueued)
 		s.mu.Unlock()
+		s.log.Warn("task failed", "task", t.id, "plan", t.planID, "cause", t.cause, "error", t.err)
 		return
 	}
 	t.state, t.started = StateRunning, time.Now()
