@@ -6,99 +6,84 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 	"testing"
 
 	"github.com/compacthost/compacthost/host/internal/segread"
 	"github.com/compacthost/compacthost/storage/gen"
 	"github.com/compacthost/compacthost/storage/objstore"
+	"github.com/compacthost/compacthost/storage/objstore/objstoretest"
 )
 
-// benchData is a gen collection with 768-dim vectors, 2 segments of 20,000
-// rows in chunks of 5,000, generated once per test binary in a temp dir.
-var benchData struct {
-	once  sync.Once
-	dir   string
-	store objstore.Store
-	col   *gen.Collection
-	err   error
-}
-
-func benchCollection(b *testing.B) (objstore.Store, *gen.Collection) {
+// benchCollection writes a gen collection with 768-dim vectors, 2 segments
+// of 20,000 rows in chunks of 5,000, into a fresh store of the backend
+// ("local" or "minio"), removed when b ends.
+func benchCollection(b *testing.B, backend string) (objstore.Store, *gen.Collection) {
 	b.Helper()
-	benchData.once.Do(func() {
-		benchData.dir, benchData.err = os.MkdirTemp("", "segread-bench")
-		if benchData.err != nil {
-			return
-		}
-		var s *objstore.Local
-		s, benchData.err = objstore.NewLocal(benchData.dir)
-		if benchData.err != nil {
-			return
-		}
-		benchData.store = s
-		c := gen.DefaultConfig()
-		c.Segments, c.RowsPerSegment, c.ChunkRows, c.Dim = 2, 20000, 5000, 768
-		c.L0Segments = 0
-		benchData.col, benchData.err = gen.Generate(context.Background(), s, c)
-	})
-	if benchData.err != nil {
-		b.Fatal(benchData.err)
+	var store objstore.Store = objstoretest.Local(b)
+	if backend == "minio" {
+		store = objstoretest.MinIO(b)
 	}
-	return benchData.store, benchData.col
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if benchData.dir != "" {
-		os.RemoveAll(benchData.dir)
+	c := gen.DefaultConfig()
+	c.Segments, c.RowsPerSegment, c.ChunkRows, c.Dim = 2, 20000, 5000, 768
+	c.L0Segments = 0
+	col, err := gen.Generate(context.Background(), store, c)
+	if err != nil {
+		b.Fatal(err)
 	}
-	os.Exit(code)
+	return store, col
 }
 
 // BenchmarkRead reads every segment of the collection; MB/s counts the
-// uncompressed input (sum of the binlogs' memory_size).
+// uncompressed input (sum of the binlogs' memory_size). The minio
+// sub-benchmarks run under ./scripts/test.sh:
 //
 //	go test ./host/internal/segread -run XXX -bench Read -benchtime 3x
+//	./scripts/test.sh go test ./host/internal/segread -run XXX -bench Read -benchtime 3x
 func BenchmarkRead(b *testing.B) {
-	store, col := benchCollection(b)
-	for _, opts := range []segread.Options{
-		{BatchRows: 1024, Prefetch: 1, Parallelism: 2},
-		{BatchRows: 4096, Prefetch: 1, Parallelism: 2},
-		{BatchRows: 1024, Prefetch: 1, Parallelism: 1},
-	} {
-		b.Run(name(opts), func(b *testing.B) {
-			ctx := context.Background()
-			b.SetBytes(col.InputMemorySize)
-			b.ReportAllocs()
-			for b.Loop() {
-				var rows int64
-				for _, seg := range col.Segments {
-					r, err := segread.Open(ctx, store, col.Schema, seg, opts)
-					if err != nil {
-						b.Fatal(err)
-					}
-					for {
-						batch, err := r.Next(ctx)
-						if errors.Is(err, io.EOF) {
-							break
-						}
-						if err != nil {
-							b.Fatal(err)
-						}
-						rows += int64(batch.Rows)
-						batch.Release()
-					}
-					r.Close()
-				}
-				if rows != col.Expected.Rows {
-					b.Fatalf("read %d rows, want %d", rows, col.Expected.Rows)
-				}
-			}
-		})
+	for _, backend := range []string{"local", "minio"} {
+		if backend == "minio" && os.Getenv(objstoretest.EnvEndpoint) == "" {
+			b.Run("minio", func(b *testing.B) { b.Skip("MinIO not configured; run under ./scripts/test.sh") })
+			continue
+		}
+		store, col := benchCollection(b, backend)
+		for _, opts := range []segread.Options{
+			{BatchRows: 1024, Prefetch: 1, Parallelism: 2},
+			{BatchRows: 4096, Prefetch: 1, Parallelism: 2},
+			{BatchRows: 1024, Prefetch: 1, Parallelism: 1},
+		} {
+			b.Run(fmt.Sprintf("%s/batch=%d/par=%d", backend, opts.BatchRows, opts.Parallelism), func(b *testing.B) {
+				benchRead(b, store, col, opts)
+			})
+		}
 	}
 }
 
-func name(o segread.Options) string {
-	return fmt.Sprintf("batch=%d/par=%d", o.BatchRows, o.Parallelism)
+func benchRead(b *testing.B, store objstore.Store, col *gen.Collection, opts segread.Options) {
+	ctx := context.Background()
+	b.SetBytes(col.InputMemorySize)
+	b.ReportAllocs()
+	for b.Loop() {
+		var rows int64
+		for _, seg := range col.Segments {
+			r, err := segread.Open(ctx, store, col.Schema, seg, opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for {
+				batch, err := r.Next(ctx)
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				rows += int64(batch.Rows)
+				batch.Release()
+			}
+			r.Close()
+		}
+		if rows != col.Expected.Rows {
+			b.Fatalf("read %d rows, want %d", rows, col.Expected.Rows)
+		}
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/compacthost/compacthost/storage/binlog"
 	"github.com/compacthost/compacthost/storage/gen"
 	"github.com/compacthost/compacthost/storage/objstore"
+	"github.com/compacthost/compacthost/storage/objstore/objstoretest"
 )
 
 // benchInput is a gen collection with 768-dim vectors (2 segments x 20,000
@@ -68,40 +69,50 @@ func TestMain(m *testing.M) {
 //
 //	go test ./host/internal/segwrite -run XXX -bench Write -benchtime 3x
 func BenchmarkWrite(b *testing.B) {
-	store, in := loadBench(b)
+	local, in := loadBench(b)
 	raw := map[int64]binlog.WriterOptions{gen.VectorField: {Compression: &compress.Codecs.Uncompressed, DisableDictionary: true}}
-	for _, bc := range []struct {
-		name string
-		opts map[int64]binlog.WriterOptions
-	}{{"zstd3", nil}, {"vectors-uncompressed", raw}} {
-		b.Run(bc.name, func(b *testing.B) {
-			ctx := context.Background()
-			b.SetBytes(in.col.InputMemorySize)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				i++
-				w, _ := newWriter(b, store, in, segwrite.DefaultChunkBytes, func(c *segwrite.Config) {
-					c.Root = fmt.Sprintf("bench-%s-%d", bc.name, i)
-					c.FieldOptions = bc.opts
-				})
-				for _, batch := range in.batches {
-					if err := w.Append(ctx, 0, batch.Columns, 0, batch.Rows); err != nil {
-						b.Fatal(err)
-					}
+	for _, backend := range []string{"local", "minio"} {
+		for _, bc := range []struct {
+			name string
+			opts map[int64]binlog.WriterOptions
+		}{{"zstd3", nil}, {"vectors-uncompressed", raw}} {
+			b.Run(backend+"/"+bc.name, func(b *testing.B) {
+				store := local
+				if backend == "minio" {
+					store = objstoretest.MinIO(b) // skipped unless configured (./scripts/test.sh)
 				}
-				if _, err := w.Close(ctx); err != nil {
-					b.Fatal(err)
-				}
-				b.StopTimer()
-				_, written := w.Stats()
-				b.ReportMetric(float64(written)/float64(in.col.InputMemorySize), "stored/raw")
-				if err := w.Abort(ctx); err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-			}
+				benchWrite(b, store, in, bc.name, bc.opts)
+			})
+		}
+	}
+}
+
+func benchWrite(b *testing.B, store objstore.Store, in *input, name string, opts map[int64]binlog.WriterOptions) {
+	ctx := context.Background()
+	b.SetBytes(in.col.InputMemorySize)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		w, _ := newWriter(b, store, in, segwrite.DefaultChunkBytes, func(c *segwrite.Config) {
+			c.Root = fmt.Sprintf("bench-%s-%d", name, i)
+			c.FieldOptions = opts
 		})
+		for _, batch := range in.batches {
+			if err := w.Append(ctx, 0, batch.Columns, 0, batch.Rows); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := w.Close(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		_, written := w.Stats()
+		b.ReportMetric(float64(written)/float64(in.col.InputMemorySize), "stored/raw")
+		if err := w.Abort(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
 	}
 }
 
