@@ -439,3 +439,28 @@ func TestServeBadFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestServePluginsFromStoreURLAndSIGINT(t *testing.T) {
+	dir := t.TempDir()
+	plugins := filepath.Join(dir, "plugins")
+	os.Mkdir(plugins, 0o755)
+	p := startServe(t, "--storage", filepath.Join(dir, "data"), "--plugins", "local://"+plugins)
+	var pl server.PluginList
+	p.getJSON(t, "/v1/plugins", &pl)
+	if pl.Plugins == nil || len(pl.Plugins) != 0 {
+		t.Fatalf("plugins: %+v", pl.Plugins)
+	}
+	if w := p.logged("no admitted plugins yet: plans fail with cause no_plugin until a name@version.wasm appears"); len(w) != 1 {
+		t.Fatalf("no warning about the empty plugin store:\n%s", p.stderr())
+	}
+	if serving := p.logged("serving"); len(serving) != 1 || serving[0]["plugins"] != "local://"+plugins+"/" {
+		t.Fatalf("serving line: %v", serving)
+	}
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("serve after SIGINT: %v\n%s", err, p.stderr())
+	}
+}
