@@ -87,7 +87,7 @@ cause "shutdown", and the process exits 0. A second signal exits at once.`,
 	sf.register(cmd.Flags())
 	fs := cmd.Flags()
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "HTTP listen address (port 0 picks a free port; the log names it)")
-	fs.StringVar(&o.plugins, "plugins", "./plugins", "plugin binaries (name@version.wasm): a directory, or a store URL such as s3://bucket/plugins")
+	fs.StringVar(&o.plugins, "plugins", "./plugins.d", "plugin binaries (name@version.wasm): a directory, or a store URL such as s3://bucket/plugins")
 	fs.DurationVar(&o.pollInterval, "poll-interval", 2*time.Second, "how often the plugin source is checked for new, changed or removed binaries")
 	fs.Var(&o.memory, "memory", "the node's memory budget for compaction, e.g. 4GiB or 512MiB")
 	fs.StringVar(&o.policy, "policy", "static:1", "share of --memory the pool gets: static:0.5, or window:08:00-20:00=0.25,default=1[,tz=Europe/Berlin]")
