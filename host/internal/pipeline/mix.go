@@ -160,7 +160,7 @@ func runMix(ctx context.Context, p *Plan, cfg Config, start Start) (res *Result,
 		res.Counts.Input += int64(m.delivered[i])
 		res.Counts.Deleted += int64(m.deleted[i])
 		res.Counts.Expired += int64(m.expired[i])
-		res.Counts.Deletes += int64(dels[i].Len())
+		res.Counts.Deletes += int64(m.task.Segments[i].Deletes)
 	}
 	res.Counts.Kept = m.rowsWritten.Load()
 	m.progress.Stage = "done"
@@ -240,6 +240,7 @@ func (m *mixRun) drive(g Guest, feed *feeder, dels []*deltalog.Deletes) error {
 		if err := sendDeletes(ctx, g, m.p.PK.GetFieldID(), uint32(i), d, &next, m.task.BatchRows); err != nil {
 			return guestErr(err)
 		}
+		dels[i] = nil // delivered: the strategy keeps what it needs
 	}
 	m.progress.Stage, m.progress.DeletesRead = "deletes", int64(next)
 	m.report()
