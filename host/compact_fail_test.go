@@ -305,6 +305,15 @@ func TestCompactMisuseChecks(t *testing.T) {
 		{"output range", func(b *sdk.Batch) []abi.Run {
 			return []abi.Run{{Segment: b.Segment, FirstRow: uint32(b.FirstRow), Count: 1, Output: 1 << 30}}
 		}, "outputs"},
+		{"backwards", func(b *sdk.Batch) []abi.Run {
+			switch {
+			case b.Segment == 0 && b.FirstRow == 500: // moves past the batch of rows [0, 500)
+				return []abi.Run{{Segment: 0, FirstRow: 500, Count: 1}}
+			case b.Segment == 0 && b.FirstRow == 1000: // goes back into it
+				return []abi.Run{{Segment: 0, FirstRow: 0, Count: 1}}
+			}
+			return nil
+		}, "already moved past row 500"},
 		{"segment", func(b *sdk.Batch) []abi.Run {
 			return []abi.Run{{Segment: 9, Count: 1}}
 		}, "segment 9"},
@@ -329,7 +338,12 @@ type emitter struct{ runs func(b *sdk.Batch) []abi.Run }
 func (e *emitter) Manifest() sdk.Manifest {
 	return sdk.Manifest{Name: "bad", Version: "1.0.0", Handles: []string{abi.CompactionMix}}
 }
-func (e *emitter) Begin(*sdk.Task) error                     { return nil }
-func (e *emitter) Deletes(*sdk.DeleteBatch) error            { return nil }
-func (e *emitter) Finish(sdk.Emitter) error                  { return nil }
-func (e *emitter) Batch(b *sdk.Batch, out sdk.Emitter) error { return out.Runs(e.runs(b)) }
+func (e *emitter) Begin(*sdk.Task) error          { return nil }
+func (e *emitter) Deletes(*sdk.DeleteBatch) error { return nil }
+func (e *emitter) Finish(sdk.Emitter) error       { return nil }
+func (e *emitter) Batch(b *sdk.Batch, out sdk.Emitter) error {
+	if runs := e.runs(b); len(runs) > 0 {
+		return out.Runs(runs)
+	}
+	return nil
+}
