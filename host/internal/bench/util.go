@@ -1,0 +1,105 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/compacthost/compacthost/abi"
+	"github.com/compacthost/compacthost/abi/sdk"
+	"github.com/compacthost/compacthost/host"
+	"github.com/compacthost/compacthost/plugins/l0/l0strategy"
+	"github.com/compacthost/compacthost/plugins/mix/mixstrategy"
+)
+
+// procStatus reads a "kB" field of /proc/self/status (VmRSS, VmHWM) in
+// bytes; 0 where it is unavailable.
+func procStatus(field string) int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return n << 10
+		}
+	}
+	return 0
+}
+
+func startProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// logCapture keeps the log lines of the case (host, runtime and native
+// strategies), so that cases can read figures the strategies log.
+var logCapture struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+type captureWriter struct{}
+
+func (captureWriter) Write(p []byte) (int, error) {
+	logCapture.mu.Lock()
+	defer logCapture.mu.Unlock()
+	return logCapture.buf.Write(p)
+}
+
+func caseLogger() hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "bench", Level: hclog.Info, Output: captureWriter{}})
+}
+
+func capturedLogs() string {
+	logCapture.mu.Lock()
+	defer logCapture.mu.Unlock()
+	return logCapture.buf.String()
+}
+
+func init() {
+	sdk.SetNativeLogger(func(_ abi.LogLevel, msg string) { fmt.Fprintln(captureWriter{}, msg) })
+}
+
+// nativeStrategy returns the bundled strategy linked into the host.
+func nativeStrategy(name string) sdk.Strategy {
+	if name == "l0" {
+		return l0strategy.New()
+	}
+	return mixstrategy.New()
+}
+
+// admitFile admits WasmDir/<name>.wasm as name@1.0.0.
+func admitFile(ctx context.Context, rt *host.Runtime, env Env, name string) (*host.Plugin, error) {
+	b, err := os.ReadFile(filepath.Join(env.WasmDir, name+".wasm"))
+	if err != nil {
+		return nil, err
+	}
+	return rt.Admit(ctx, name+"@1.0.0", b)
+}
