@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +26,9 @@ const (
 	DefaultRootPath    = "files"
 	DefaultBatchRows   = 8192
 	DefaultMemoryBytes = 2 << 30
+	// DefaultUploadParallelism bounds the output objects encoded and
+	// uploaded at once.
+	DefaultUploadParallelism = 4
 )
 
 // ErrInvalidPlan is wrapped by every plan validation error.
@@ -61,7 +65,7 @@ type Options struct {
 	// input segment and the deltalogs read at once (default GOMAXPROCS).
 	ReadParallelism int
 	// UploadParallelism bounds the output binlogs encoded and uploaded at
-	// once (default 4).
+	// once (default DefaultUploadParallelism).
 	UploadParallelism int
 	// TaskTimeout bounds a whole task, the strategy's deadline included
 	// (default: the runtime's TaskTimeout).
@@ -113,6 +117,12 @@ func New(ctx context.Context, opts Options) (*Host, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
+	}
+	if opts.ReadParallelism <= 0 {
+		opts.ReadParallelism = runtime.GOMAXPROCS(0)
+	}
+	if opts.UploadParallelism <= 0 {
+		opts.UploadParallelism = DefaultUploadParallelism
 	}
 	h := &Host{opts: opts, rt: opts.Runtime, pool: opts.Pool, log: opts.Logger.Named("compact"), manifests: map[string]abi.Manifest{}}
 	if h.rt == nil {
