@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -72,12 +71,6 @@ func RunCase(ctx context.Context, exe string, env Env, c Case) (*Result, error) 
 	var r Result
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		return nil, fmt.Errorf("case %s: reading the result: %v (stdout %q)", c.Name, err, out.String())
-	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		if r.Extra == nil {
-			r.Extra = map[string]float64{}
-		}
-		r.Extra["rusage_maxrss"] = float64(ru.Maxrss << 10)
 	}
 	return &r, nil
 }

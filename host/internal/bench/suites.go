@@ -7,11 +7,12 @@ import (
 )
 
 // Suite names, in the order a full run executes them.
-var SuiteNames = []string{"headline", "scaling", "l0", "hotswap", "concurrency", "minio", "zstd"}
+var SuiteNames = []string{"headline", "memory", "scaling", "l0", "hotswap", "concurrency", "minio", "zstd"}
 
 // Options sizes the suites.
 type Options struct {
 	Size       int64 // headline uncompressed input bytes
+	MemSize    int64 // memory suite input: about 10x the lease
 	ScaleBase  int64 // scaling 1x input (16x is 16 * ScaleBase)
 	Reps       int   // repetitions per timed case (best reported)
 	Segments   int   // L1 segments of the mix datasets
@@ -24,7 +25,7 @@ type Options struct {
 
 // DefaultOptions are the headline sizes: 1 GiB input.
 func DefaultOptions() Options {
-	return Options{Size: 1 << 30, ScaleBase: 32 << 20, Reps: 1, Segments: 4, L0Deletes: 20000,
+	return Options{Size: 1 << 30, MemSize: 2 << 30, ScaleBase: 32 << 20, Reps: 1, Segments: 4, L0Deletes: 20000,
 		L0Targets: []int{1, 16, 128, 1000}, ConcBytes: 64 << 20, Concurrent: 8, Fit: 2}
 }
 
@@ -57,6 +58,12 @@ func Cases(suite string, o Options) ([]Case, error) {
 				c.Name = caseName("headline", string(reg), c)
 				cs = append(cs, c)
 			}
+		}
+	case "memory":
+		for _, m := range []string{ModeWasm, ModeNative} {
+			c := Case{Kind: KindMix, Mode: m, Data: mixSpec(o, o.MemSize, RegimeUniform), Reps: 1}
+			c.Name = caseName("memory", "uniform", c)
+			cs = append(cs, c)
 		}
 	case "scaling":
 		for _, k := range []int64{1, 4, 16} {
@@ -109,7 +116,7 @@ func caseName(suite, sub string, c Case) string {
 // Markdown renders the results as a table.
 func Markdown(rs []*Result) string {
 	var b strings.Builder
-	b.WriteString("| case | input MB | rows | s (best) | MB/s | rows/s | stored out MB | lease MiB | base RSS MiB | peak RSS MiB | extra |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| case | input MB | rows | s (best) | MB/s | rows/s | stored out MB | lease MiB | base RSS MiB | peak RSS MiB | (peak-base)/lease | extra |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
 		var ex []string
 		keys := make([]string, 0, len(r.Extra))
@@ -131,9 +138,13 @@ func Markdown(rs []*Result) string {
 		if r.Note != "" {
 			ex = append(ex, r.Note)
 		}
-		fmt.Fprintf(&b, "| %s | %.0f | %d | %.2f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %s |\n", r.Case.Name,
+		ratio := "-"
+		if r.Lease > 0 {
+			ratio = fmt.Sprintf("%.2f", float64(r.PeakRSS-r.BaseRSS)/float64(r.Lease))
+		}
+		fmt.Fprintf(&b, "| %s | %.0f | %d | %.2f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %s | %s |\n", r.Case.Name,
 			float64(r.InputBytes)/1e6, r.Rows, r.Seconds, r.MBps, r.RowsPerSec, float64(r.OutputStored)/1e6,
-			float64(r.Lease)/(1<<20), float64(r.BaseRSS)/(1<<20), float64(r.PeakRSS)/(1<<20), strings.Join(ex, " "))
+			float64(r.Lease)/(1<<20), float64(r.BaseRSS)/(1<<20), float64(r.PeakRSS)/(1<<20), ratio, strings.Join(ex, " "))
 	}
 	return b.String()
 }

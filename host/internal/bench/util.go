@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -55,7 +56,41 @@ func startProfile(path string) (func(), error) {
 		f.Close()
 		return nil, err
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	// Keep the heap profile taken when RSS was highest (in-use figures are
+	// as of the last GC before that moment).
+	stopPeak := make(chan struct{})
+	peakDone := make(chan []byte)
+	go func() {
+		var best []byte
+		var top int64
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopPeak:
+				peakDone <- best
+				return
+			case <-t.C:
+				if rss := procStatus("VmRSS"); rss > top+top/20 {
+					top = rss
+					var b bytes.Buffer
+					pprof.Lookup("heap").WriteTo(&b, 0)
+					best = b.Bytes()
+				}
+			}
+		}
+	}()
+	return func() {
+		close(stopPeak)
+		os.WriteFile(strings.TrimSuffix(path, ".pprof")+".peakheap", <-peakDone, 0o644)
+		pprof.StopCPUProfile()
+		f.Close()
+		// The heap profile's alloc_space shows the allocation churn of the case.
+		if h, err := os.Create(strings.TrimSuffix(path, ".pprof") + ".heap"); err == nil {
+			pprof.Lookup("allocs").WriteTo(h, 0)
+			h.Close()
+		}
+	}, nil
 }
 
 // logCapture keeps the log lines of the case (host, runtime and native

@@ -36,9 +36,10 @@ func main() {
 func run() int {
 	o := bench.DefaultOptions()
 	size := flag.String("size", "1GiB", "headline input (uncompressed), e.g. 1GiB, 64MiB")
+	memSize := flag.String("mem-size", "2GiB", "memory suite input (about 10x the lease)")
 	base := flag.String("scale-base", "32MiB", "scaling suite 1x input")
 	conc := flag.String("conc-size", "64MiB", "input of each plan of the concurrency suite")
-	suites := flag.String("suites", "headline,scaling,l0,hotswap,concurrency,zstd", "comma-separated suites (minio needs ./scripts/test.sh)")
+	suites := flag.String("suites", "headline,memory,scaling,l0,hotswap,concurrency,zstd", "comma-separated suites (minio needs ./scripts/test.sh)")
 	only := flag.String("only", "", "run only cases whose name contains this")
 	work := flag.String("work", filepath.Join(os.TempDir(), "compacthost-bench"), "dataset cache and wasm builds")
 	out := flag.String("out", "", "write the JSON report here")
@@ -51,7 +52,7 @@ func run() int {
 	for _, p := range []struct {
 		s string
 		v *int64
-	}{{*size, &o.Size}, {*base, &o.ScaleBase}, {*conc, &o.ConcBytes}} {
+	}{{*size, &o.Size}, {*memSize, &o.MemSize}, {*base, &o.ScaleBase}, {*conc, &o.ConcBytes}} {
 		if *p.v, err = parseSize(p.s); err != nil {
 			fmt.Fprintln(os.Stderr, "benchrun:", err)
 			return 2
