@@ -10,4 +10,13 @@
 // failed instance is discarded while the runtime and other instances keep
 // running. A Registry loads name@version.wasm plugins from a directory or
 // an object-store prefix and hot-reloads them.
+//
+// A Host is the compaction pipeline embedders call: New(ctx, Options) and
+// Compact(ctx, plan) run a Milvus mix or L0 CompactionPlan end to end —
+// validate the plan, lease memory from a mempool.Pool, stream deltalogs and
+// insert binlogs through the strategy (the plugin the Registry serves for
+// the plan type, WithPlugin, or Native for a strategy linked in-process),
+// apply its decisions to every column and upload the outputs — and return
+// the CompactionPlanResult. A failed task leaves no new object behind
+// (CompactError names plan, plugin and stage).
 package host
