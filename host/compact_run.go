@@ -26,8 +26,8 @@ const wasmPage = 64 << 10
 // grant, then stream deletes and rows through it while outputs are written.
 // On any failure every object the task wrote is deleted, the instance is
 // closed and the lease returned; inputs are never modified. A strategy that
-// runs out of memory is retried once with twice the grant when the pool
-// and the runtime allow. Re-running a plan writes identical bytes.
+// runs out of memory is retried once with twice the grant (at most the
+// runtime's MaxGrant) when the pool can grow the lease right away. Re-running a plan writes identical bytes.
 func (h *Host) Compact(ctx context.Context, plan *datapb.CompactionPlan, opts ...CompactOption) (*datapb.CompactionPlanResult, error) {
 	var co compactOptions
 	for _, o := range opts {
@@ -99,8 +99,8 @@ func (h *Host) Compact(ctx context.Context, plan *datapb.CompactionPlan, opts ..
 		if err == nil || attempt > 0 || !errors.Is(err, ErrOutOfMemory) || !s.wasm() {
 			break
 		}
-		next := grant * 2
-		if next > h.rt.cfg.MaxGrant {
+		next := min(grant*2, h.rt.cfg.MaxGrant)
+		if next <= grant {
 			break
 		}
 		if gerr := lease.TryGrow(int64(next - grant)); gerr != nil {

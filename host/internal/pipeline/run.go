@@ -116,7 +116,7 @@ func Run(ctx context.Context, p *Plan, cfg Config, start Start) (*Result, error)
 	}
 	filled := proto.Clone(p.CompactionPlan).(*datapb.CompactionPlan)
 	if err := milvuspath.FillPlan(cfg.Root, filled); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidPlan, err)
+		return nil, stageErr("validate", fmt.Errorf("%w: %v", ErrInvalidPlan, err))
 	}
 	q := *p
 	q.CompactionPlan = filled
