@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -14,6 +15,7 @@ import (
 	"github.com/compacthost/compacthost/mempool"
 	"github.com/compacthost/compacthost/plugins/l0/l0strategy"
 	"github.com/compacthost/compacthost/plugins/mix/mixstrategy"
+	"github.com/compacthost/compacthost/storage/binlog"
 	"github.com/compacthost/compacthost/storage/gen"
 	"github.com/compacthost/compacthost/storage/objstore/objstoretest"
 )
@@ -158,5 +160,41 @@ func TestDecodePlan(t *testing.T) {
 		if _, err := DecodePlan([]byte(in)); err == nil || !strings.Contains(err.Error(), "decode plan") {
 			t.Fatalf("DecodePlan(%q) = %v, want an error", in, err)
 		}
+	}
+}
+
+// TestCompactFieldOptions: per-field writer options reach the output
+// binlogs (an uncompressed vector field stores more bytes) without changing
+// any row.
+func TestCompactFieldOptions(t *testing.T) {
+	ctx := context.Background()
+	vecBytes := func(fo map[int64]binlog.WriterOptions) int64 {
+		store := objstoretest.Local(t)
+		cfg := smallGen(13)
+		cfg.Dim = 64
+		col := generate(t, store, cfg)
+		var pr progressRecorder
+		h := newTestHost(t, store, 0, func(o *Options) { o.FieldOptions, o.Progress = fo, pr.record })
+		res, err := h.Compact(ctx, col.MixPlan, Native(mixstrategy.New()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkMix(t, store, col.MixPlan, res, pr.final())
+		var n int64
+		for _, s := range res.GetSegments() {
+			for _, fb := range s.GetInsertLogs() {
+				if fb.GetFieldID() == gen.VectorField {
+					for _, b := range fb.GetBinlogs() {
+						n += b.GetLogSize()
+					}
+				}
+			}
+		}
+		return n
+	}
+	raw := compress.Codecs.Uncompressed
+	zstd, plain := vecBytes(nil), vecBytes(map[int64]binlog.WriterOptions{gen.VectorField: {Compression: &raw}})
+	if plain <= zstd {
+		t.Fatalf("uncompressed vectors take %d bytes, ZSTD %d: the option did not apply", plain, zstd)
 	}
 }
