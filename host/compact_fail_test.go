@@ -249,7 +249,7 @@ func TestCompactOutOfMemoryRetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	grant, lease, err := h.leaseFor(ctx, p, &wasmStrategy{p: probe})
+	grant, _, lease, err := h.leaseFor(ctx, p, &wasmStrategy{p: probe})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,7 +66,7 @@ func (h *Host) Compact(ctx context.Context, plan *datapb.CompactionPlan, opts ..
 	defer s.release()
 	id := s.id()
 
-	grant, lease, err := h.leaseFor(ctx, p, s)
+	grant, est, lease, err := h.leaseFor(ctx, p, s)
 	if err != nil {
 		return nil, fail(p, id, "memory", err)
 	}
@@ -80,7 +80,7 @@ func (h *Host) Compact(ctx context.Context, plan *datapb.CompactionPlan, opts ..
 	for attempt := 0; ; attempt++ {
 		cfg := pipeline.Config{Store: h.opts.Store, Root: h.opts.RootPath, Grant: grant, BatchRows: h.opts.BatchRows,
 			ReadParallelism: h.opts.ReadParallelism, UploadParallelism: h.opts.UploadParallelism,
-			FieldOptions: h.opts.FieldOptions, Logger: h.log}
+			FieldOptions: h.opts.FieldOptions, Logger: h.log, HeldBudget: est.HostReadBatches}
 		if h.opts.Progress != nil {
 			cfg.Progress = func(pr pipeline.Progress) { h.opts.Progress(Progress(pr)) }
 		}
@@ -117,21 +117,22 @@ func (h *Host) Compact(ctx context.Context, plan *datapb.CompactionPlan, opts ..
 	took := time.Since(started)
 	h.log.Info("compaction done", "plan", p.GetPlanID(), "type", p.Type, "plugin", id.String(),
 		"segments_out", len(res.Result.GetSegments()), "rows_in", c.Input, "deleted", c.Deleted, "expired", c.Expired,
-		"rows_out", c.Kept, "deletes", c.Deletes, "routed", c.Routed, "grant", grant, "lease", lease.Size(),
+		"rows_out", c.Kept, "deletes", c.Deletes, "routed", c.Routed, "grant", grant, "lease", lease.Size(), "held_peak_bytes", c.HeldPeak,
 		"took", took, "rows_per_s", int64(float64(c.Input+c.Deletes)/max(took.Seconds(), 1e-9)))
 	return res.Result, nil
 }
 
 // leaseFor estimates the plan's memory, sizes the strategy's grant and
 // leases grant + host share from the pool.
-func (h *Host) leaseFor(ctx context.Context, p *pipeline.Plan, s strategy) (uint64, *mempool.Lease, error) {
+func (h *Host) leaseFor(ctx context.Context, p *pipeline.Plan, s strategy) (uint64, mempool.MemoryEstimate, *mempool.Lease, error) {
+	var est mempool.MemoryEstimate
 	man, err := s.manifest(ctx, h)
 	if err != nil {
-		return 0, nil, err
+		return 0, est, nil, err
 	}
 	cols, err := pipeline.ResolveColumns(p.GetSchema(), p.PK, man.FieldSelectors())
 	if err != nil {
-		return 0, nil, fmt.Errorf("strategy %s: %w", s.id(), err)
+		return 0, est, nil, fmt.Errorf("strategy %s: %w", s.id(), err)
 	}
 	var fields []int64
 	for _, c := range cols {
@@ -144,21 +145,21 @@ func (h *Host) leaseFor(ctx context.Context, p *pipeline.Plan, s strategy) (uint
 	if !p.Sorted {
 		eo.OpenInputs = 1
 	}
-	est, err := mempool.Estimate(p.CompactionPlan, eo)
+	est, err = mempool.Estimate(p.CompactionPlan, eo)
 	if err != nil {
-		return 0, nil, err
+		return 0, est, nil, err
 	}
 	grant := max(uint64(est.Strategy), man.MinMemory, s.minMemory())
 	grant = (grant + wasmPage - 1) / wasmPage * wasmPage
 	if s.wasm() && grant > h.rt.cfg.MaxGrant {
-		return 0, nil, fmt.Errorf("the strategy needs a %d-byte grant, above the runtime's MaxGrant of %d bytes", grant, h.rt.cfg.MaxGrant)
+		return 0, est, nil, fmt.Errorf("the strategy needs a %d-byte grant, above the runtime's MaxGrant of %d bytes", grant, h.rt.cfg.MaxGrant)
 	}
 	total := int64(grant) + est.Host
 	lease, err := h.pool.PreFetch(ctx, fmt.Sprintf("plan %d", p.GetPlanID()), total)
 	if err != nil {
-		return 0, nil, fmt.Errorf("leasing %d bytes (strategy %d + host %d) for plan %d: %w", total, grant, est.Host, p.GetPlanID(), err)
+		return 0, est, nil, fmt.Errorf("leasing %d bytes (strategy %d + host %d) for plan %d: %w", total, grant, est.Host, p.GetPlanID(), err)
 	}
-	return grant, lease, nil
+	return grant, est, lease, nil
 }
 
 // strategyFor picks the plan's strategy: an explicit option, else the

@@ -54,6 +54,11 @@ type mixRun struct {
 	mu   sync.Mutex
 	held [][]*segread.Batch // batches delivered and not yet released, per segment
 
+	heldBytes atomic.Int64  // row bytes of the held batches
+	heldPeak  int64         // (S) the most heldBytes seen when a batch was added
+	pending   atomic.Int64  // write items queued and not yet applied
+	drained   chan struct{} // signalled by the write stage when pending drops to 0
+
 	rowsWritten, bytesWritten atomic.Int64 // (W) rows and row bytes appended
 	progress                  Progress
 }
@@ -160,6 +165,7 @@ func runMix(ctx context.Context, p *Plan, cfg Config, start Start) (res *Result,
 		res.Counts.Deletes += int64(m.task.Segments[i].Deletes)
 	}
 	res.Counts.Kept = m.rowsWritten.Load()
+	res.Counts.HeldPeak = m.heldPeak
 	m.progress.Stage = "done"
 	m.progress.RowsWritten, m.progress.BytesWritten = m.rowsWritten.Load(), m.bytesWritten.Load()
 	m.progress.Deleted, m.progress.Expired = res.Counts.Deleted, res.Counts.Expired
@@ -195,6 +201,7 @@ func (m *mixRun) report() {
 func (m *mixRun) strategy(g Guest, readers []*segread.Reader, dels []*deltalog.Deletes) error {
 	ctx := m.ctx
 	m.writeCh = make(chan writeItem, 64)
+	m.drained = make(chan struct{}, 1)
 	var wwg sync.WaitGroup
 	wwg.Add(1)
 	go func() {
@@ -243,6 +250,9 @@ func (m *mixRun) drive(g Guest, feed *feeder, dels []*deltalog.Deletes) error {
 	m.report()
 	m.progress.Stage = "rows"
 	for {
+		if err := m.throttle(); err != nil {
+			return m.fail.set(stageErr("write", err))
+		}
 		seg, b, err := feed.next()
 		if err != nil {
 			return m.fail.set(stageErr("read", err))
@@ -253,6 +263,7 @@ func (m *mixRun) drive(g Guest, feed *feeder, dels []*deltalog.Deletes) error {
 		m.mu.Lock()
 		m.held[seg] = append(m.held[seg], b)
 		m.mu.Unlock()
+		m.heldPeak = max(m.heldPeak, m.heldBytes.Add(b.Bytes))
 		end := uint64(b.FirstRow) + uint64(b.Rows)
 		m.delivered[seg] = end
 		m.ends[seg] = append(m.ends[seg], end)
@@ -271,6 +282,24 @@ func (m *mixRun) drive(g Guest, feed *feeder, dels []*deltalog.Deletes) error {
 	}
 	if err := g.Finish(ctx); err != nil {
 		return guestErr(err)
+	}
+	return nil
+}
+
+// throttle bounds the input held for the write stage: when the held
+// batches exceed the budget it waits until the write stage has applied
+// every decision emitted so far (what stays held then waits for the
+// strategy, which needs more input to decide it).
+func (m *mixRun) throttle() error {
+	if m.heldBytes.Load() <= m.cfg.HeldBudget {
+		return nil
+	}
+	for m.pending.Load() > 0 {
+		select {
+		case <-m.drained:
+		case <-m.ctx.Done():
+			return context.Cause(m.ctx)
+		}
 	}
 	return nil
 }
@@ -317,6 +346,7 @@ func (m *mixRun) emit(kind abi.EmitKind, data []byte) error {
 		}
 		select {
 		case m.writeCh <- item:
+			m.pending.Add(1)
 			return nil
 		case <-m.ctx.Done():
 			return fmt.Errorf("write stage stopped: %w", context.Cause(m.ctx))
@@ -390,28 +420,40 @@ func (m *mixRun) advance(r abi.Run) (releaseMark, bool) {
 // batches behind the decisions. After a failure it only drains.
 func (m *mixRun) writeStage() {
 	for item := range m.writeCh {
-		if m.fail.get() != nil {
-			continue
-		}
-		for _, r := range item.runs {
-			if err := m.apply(r); err != nil {
-				if m.ctx.Err() == nil { // else the driver reports why the run stopped
-					m.fail.set(stageErr("write", err))
-				}
-				break
+		m.writeItem(item)
+		if m.pending.Add(-1) == 0 {
+			select {
+			case m.drained <- struct{}{}:
+			default:
 			}
 		}
-		for _, mk := range item.release {
-			m.mu.Lock()
-			h := m.held[mk.seg]
-			k := 0
-			for k < len(h) && uint64(h[k].FirstRow)+uint64(h[k].Rows) <= mk.upTo {
-				h[k].Release()
-				k++
+	}
+}
+
+// writeItem applies one item: its runs, then its releases.
+func (m *mixRun) writeItem(item writeItem) {
+	if m.fail.get() != nil {
+		return
+	}
+	for _, r := range item.runs {
+		if err := m.apply(r); err != nil {
+			if m.ctx.Err() == nil { // else the driver reports why the run stopped
+				m.fail.set(stageErr("write", err))
 			}
-			m.held[mk.seg] = h[k:]
-			m.mu.Unlock()
+			return
 		}
+	}
+	for _, mk := range item.release {
+		m.mu.Lock()
+		h := m.held[mk.seg]
+		k := 0
+		for k < len(h) && uint64(h[k].FirstRow)+uint64(h[k].Rows) <= mk.upTo {
+			m.heldBytes.Add(-h[k].Bytes)
+			h[k].Release()
+			k++
+		}
+		m.held[mk.seg] = h[k:]
+		m.mu.Unlock()
 	}
 }
 

@@ -82,6 +82,10 @@ type Config struct {
 	FieldOptions      map[int64]binlog.WriterOptions
 	Progress          func(Progress)
 	Logger            hclog.Logger
+	// HeldBudget is the row bytes of input batches held for the write stage
+	// beyond which the strategy waits for the write stage to catch up with
+	// its decisions (default 64 MiB).
+	HeldBudget int64
 	// CleanupTimeout bounds the deletion of written objects after a failure.
 	CleanupTimeout time.Duration
 }
@@ -94,6 +98,9 @@ type Counts struct {
 	Kept    int64 // rows written
 	Deletes int64 // delete records delivered
 	Routed  int64 // L0: delete records written to targets
+	// HeldPeak is the most row bytes of input batches the host held at
+	// once waiting for the strategy's decisions (mix).
+	HeldPeak int64
 }
 
 // Result is a finished run.
@@ -110,6 +117,9 @@ func Run(ctx context.Context, p *Plan, cfg Config, start Start) (*Result, error)
 	}
 	if cfg.BatchRows <= 0 {
 		cfg.BatchRows = 8192
+	}
+	if cfg.HeldBudget <= 0 {
+		cfg.HeldBudget = 64 << 20
 	}
 	if cfg.CleanupTimeout <= 0 {
 		cfg.CleanupTimeout = time.Minute
