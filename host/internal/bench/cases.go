@@ -37,6 +37,9 @@ type Case struct {
 	Plans     int    // concurrency: plans run at once
 	Fit       int    // concurrency: plans the pool fits
 	Warm      bool   // hot swap: compilation cache warm
+	// Host knobs (0 = the host's defaults) and the child's GOMEMLIMIT.
+	BatchRows, ReadParallelism, UploadParallelism int
+	MemLimit                                      string
 }
 
 // Case kinds.
@@ -212,27 +215,49 @@ type poolWatch struct {
 
 func watchPool(p *mempool.Pool) *poolWatch {
 	ch, cancel := p.Subscribe()
-	w := &poolWatch{cancel: cancel, done: make(chan struct{}), firstSeen: map[string]time.Time{}}
+	w := &poolWatch{done: make(chan struct{}), firstSeen: map[string]time.Time{}}
+	// Subscribe coalesces snapshots a slow reader missed, so a poller of
+	// Stats every millisecond adds samples between them.
+	stopPoll := make(chan struct{})
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopPoll:
+				return
+			case <-t.C:
+				w.observe(p.Stats())
+			}
+		}
+	}()
+	w.cancel = func() { close(stopPoll); <-polled; cancel() }
 	go func() {
 		defer close(w.done)
 		for s := range ch {
-			now := time.Now()
-			w.mu.Lock()
-			w.snapshots++
-			w.maxUsed = max(w.maxUsed, s.Used)
-			w.maxLeases = max(w.maxLeases, s.Leases)
-			if s.Used > s.Total {
-				w.overCommit++
-			}
-			for owner := range s.LeasesByOwner {
-				if _, ok := w.firstSeen[owner]; !ok {
-					w.firstSeen[owner] = now
-				}
-			}
-			w.mu.Unlock()
+			w.observe(s)
 		}
 	}()
 	return w
+}
+
+func (w *poolWatch) observe(s mempool.Stats) {
+	now := time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.snapshots++
+	w.maxUsed = max(w.maxUsed, s.Used)
+	w.maxLeases = max(w.maxLeases, s.Leases)
+	if s.Used > s.Total {
+		w.overCommit++
+	}
+	for owner := range s.LeasesByOwner {
+		if _, ok := w.firstSeen[owner]; !ok {
+			w.firstSeen[owner] = now
+		}
+	}
 }
 
 func (w *poolWatch) stop() { w.cancel(); <-w.done }
@@ -247,7 +272,8 @@ func newHost(ctx context.Context, env Env, c Case, store objstore.Store, pool *m
 	if err != nil {
 		return nil, nil, err
 	}
-	h, err := host.New(ctx, host.Options{Store: store, Runtime: rt, Pool: pool, FieldOptions: fo, TaskTimeout: time.Hour, Logger: caseLogger()})
+	h, err := host.New(ctx, host.Options{Store: store, Runtime: rt, Pool: pool, FieldOptions: fo, TaskTimeout: time.Hour, Logger: caseLogger(),
+		BatchRows: c.BatchRows, ReadParallelism: c.ReadParallelism, UploadParallelism: c.UploadParallelism})
 	if err != nil {
 		return nil, nil, err
 	}

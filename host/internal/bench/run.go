@@ -63,6 +63,9 @@ func RunCase(ctx context.Context, exe string, env Env, c Case) (*Result, error) 
 	}
 	cmd := exec.CommandContext(ctx, exe)
 	cmd.Env = append(os.Environ(), envCase+"="+string(cb), envEnv+"="+string(eb))
+	if c.MemLimit != "" {
+		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+c.MemLimit)
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {

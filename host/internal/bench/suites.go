@@ -7,7 +7,7 @@ import (
 )
 
 // Suite names, in the order a full run executes them.
-var SuiteNames = []string{"headline", "memory", "scaling", "l0", "hotswap", "concurrency", "minio", "zstd"}
+var SuiteNames = []string{"headline", "memory", "memknobs", "scaling", "l0", "hotswap", "concurrency", "minio", "zstd"}
 
 // Options sizes the suites.
 type Options struct {
@@ -63,6 +63,25 @@ func Cases(suite string, o Options) ([]Case, error) {
 		for _, m := range []string{ModeWasm, ModeNative} {
 			c := Case{Kind: KindMix, Mode: m, Data: mixSpec(o, o.MemSize, RegimeUniform), Reps: 1}
 			c.Name = caseName("memory", "uniform", c)
+			cs = append(cs, c)
+		}
+	case "memknobs":
+		// Which host settings bound the peak (for the owners of segread,
+		// segwrite and mempool): input ~MemSize, uniform deletes, wasm mix.
+		ds := mixSpec(o, o.MemSize, RegimeUniform)
+		for _, k := range []struct {
+			name string
+			c    Case
+		}{
+			{"defaults", Case{}},
+			{"batch-1024", Case{BatchRows: 1024}},
+			{"read-par-1", Case{ReadParallelism: 1}},
+			{"upload-par-1", Case{UploadParallelism: 1}},
+			{"all-three", Case{BatchRows: 1024, ReadParallelism: 1, UploadParallelism: 1}},
+			{"gomemlimit-256MiB", Case{MemLimit: "256MiB"}},
+		} {
+			c := k.c
+			c.Kind, c.Mode, c.Data, c.Name = KindMix, ModeWasm, ds, "memknobs/"+k.name
 			cs = append(cs, c)
 		}
 	case "scaling":
