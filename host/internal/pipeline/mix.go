@@ -54,10 +54,10 @@ type mixRun struct {
 	mu   sync.Mutex
 	held [][]*segread.Batch // batches delivered and not yet released, per segment
 
-	heldBytes atomic.Int64  // row bytes of the held batches
-	heldPeak  int64         // (S) the most heldBytes seen when a batch was added
-	pending   atomic.Int64  // write items queued and not yet applied
-	drained   chan struct{} // signalled by the write stage when pending drops to 0
+	heldBytes  atomic.Int64  // row bytes of the held batches
+	heldPeak   int64         // (S) the most heldBytes seen when a batch was added
+	pending    atomic.Int64  // write items queued and not yet applied
+	progressed chan struct{} // signalled by the write stage after each item
 
 	rowsWritten, bytesWritten atomic.Int64 // (W) rows and row bytes appended
 	progress                  Progress
@@ -201,7 +201,7 @@ func (m *mixRun) report() {
 func (m *mixRun) strategy(g Guest, readers []*segread.Reader, dels []*deltalog.Deletes) error {
 	ctx := m.ctx
 	m.writeCh = make(chan writeItem, 64)
-	m.drained = make(chan struct{}, 1)
+	m.progressed = make(chan struct{}, 1)
 	var wwg sync.WaitGroup
 	wwg.Add(1)
 	go func() {
@@ -286,17 +286,14 @@ func (m *mixRun) drive(g Guest, feed *feeder, dels []*deltalog.Deletes) error {
 	return nil
 }
 
-// throttle bounds the input held for the write stage: when the held
-// batches exceed the budget it waits until the write stage has applied
-// every decision emitted so far (what stays held then waits for the
-// strategy, which needs more input to decide it).
+// throttle bounds the input held for the write stage: while the held
+// batches exceed the budget it waits for the write stage to apply emitted
+// decisions, until they fit or nothing is pending (what stays held then
+// waits for the strategy, which needs more input to decide it).
 func (m *mixRun) throttle() error {
-	if m.heldBytes.Load() <= m.cfg.HeldBudget {
-		return nil
-	}
-	for m.pending.Load() > 0 {
+	for m.heldBytes.Load() > m.cfg.HeldBudget && m.pending.Load() > 0 {
 		select {
-		case <-m.drained:
+		case <-m.progressed:
 		case <-m.ctx.Done():
 			return context.Cause(m.ctx)
 		}
@@ -421,11 +418,10 @@ func (m *mixRun) advance(r abi.Run) (releaseMark, bool) {
 func (m *mixRun) writeStage() {
 	for item := range m.writeCh {
 		m.writeItem(item)
-		if m.pending.Add(-1) == 0 {
-			select {
-			case m.drained <- struct{}{}:
-			default:
-			}
+		m.pending.Add(-1)
+		select {
+		case m.progressed <- struct{}{}:
+		default:
 		}
 	}
 }
