@@ -139,6 +139,10 @@ func Run(ctx context.Context, env Env, c Case) (*Result, error) {
 	}
 	r.Case = c
 	r.PeakRSS = procStatus("VmHWM")
+	if r.Extra == nil {
+		r.Extra = map[string]float64{}
+	}
+	r.Extra["load1"] = load1()
 	if r.Seconds > 0 {
 		r.MBps = float64(r.InputBytes) / r.Seconds / 1e6
 		r.RowsPerSec = float64(r.Rows) / r.Seconds

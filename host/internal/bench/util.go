@@ -138,3 +138,17 @@ func admitFile(ctx context.Context, rt *host.Runtime, env Env, name string) (*ho
 	}
 	return rt.Admit(ctx, name+"@1.0.0", b)
 }
+
+// load1 is the one-minute load average (0 where unavailable).
+func load1() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}
