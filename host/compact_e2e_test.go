@@ -87,8 +87,11 @@ func TestCompactRandomized(t *testing.T) {
 	plugins := bundledPlugins(t, rt)
 	objstoretest.Run(t, func(t *testing.T, store objstore.Store) {
 		n := 16
-		if testing.Short() {
+		switch {
+		case testing.Short():
 			n = 4
+		case raceEnabled:
+			n = 8
 		}
 		if _, ok := store.(*objstore.S3); ok {
 			n /= 2
