@@ -101,6 +101,7 @@ func TestRunExitCodes(t *testing.T) {
 		{[]string{"--plugin", mixWasm, "--plan", emptyPlan, "--storage", store}, exitBadInput, "plan 7"},
 		{[]string{"--plugin", mixWasm, "--plan", mixPlan, "--storage", store, "--policy", "static:2"}, exitUsage, "--policy"},
 		{[]string{"--plugin", mixWasm, "--plan", mixPlan, "--storage", filepath.Join(dir, "empty-store")}, exitNotFound, "does not exist"},
+		{[]string{"--plugin", mixWasm, "--plan", mixPlan, "--storage", "s3://bucket/files", "--endpoint", "127.0.0.1:1", "--insecure"}, exitStorage, "127.0.0.1:1"},
 	}
 	for _, c := range cases {
 		r := runCLI(t, c.args...)
