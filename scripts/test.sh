@@ -13,7 +13,10 @@
 # the fuzzer for a minute while it shrinks the input.
 #
 # Knobs: PKGS (default ./...) limits vet/test/fuzz to some packages, e.g.
-# PKGS=./storage/... ; FUZZTIME (default 10s) per fuzz target; MINIO_VERSION.
+# PKGS=./storage/... ; FUZZTIME (default 10s) per fuzz target; MINIO_VERSION;
+# GUARD=1 adds the performance regression guard at the end (about a minute,
+# see BENCH.md; off by default because a loaded shared machine can still
+# push a ratio near its 15% limit).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -114,4 +117,8 @@ while read -r dir pkg; do
 		fuzzed=$((fuzzed + 1))
 	done
 done < <(go list -f '{{.Dir}} {{.ImportPath}}' "${pkgs[@]}")
+if [[ "${GUARD:-0}" == 1 ]]; then
+	log "performance regression guard (host/internal/bench, baseline in testdata/baseline.json)"
+	go test -count=1 -run '^TestRegressionGuard$' ./host/internal/bench -guard -v
+fi
 log "all passed ($fuzzed fuzz targets)"
