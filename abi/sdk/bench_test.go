@@ -52,18 +52,18 @@ func BenchmarkNativeEvenPKBatch(b *testing.B) {
 // copy into guest memory, compact_v1_batch, decisions emitted back.
 func BenchmarkWasmEvenPKBatch(b *testing.B) {
 	task, batch, patch := benchTask(b)
-	g := newGuest(b)
-	if st := g.send(abi.ExportBegin, task); st != abi.StatusOK {
-		b.Fatalf("begin: %s %s", st, g.failed)
+	g := newGuest(b, 0)
+	if st := g.Begin(task); st != abi.StatusOK {
+		b.Fatalf("begin: %s %s", st, g.Failed)
 	}
 	b.SetBytes(int64(len(batch)))
 	i := 0
 	for b.Loop() {
 		patch(batch, i)
 		i++
-		g.coll = abi.Decisions{Runs: g.coll.Runs[:0], Counters: g.coll.Counters[:0]}
-		if st := g.send(abi.ExportBatch, batch); st != abi.StatusOK {
-			b.Fatalf("batch: %s %s", st, g.failed)
+		g.Decisions = abi.Decisions{Runs: g.Decisions.Runs[:0], Counters: g.Decisions.Counters[:0]}
+		if st := g.Batch(batch); st != abi.StatusOK {
+			b.Fatalf("batch: %s %s", st, g.Failed)
 		}
 	}
 }

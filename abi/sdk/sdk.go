@@ -22,6 +22,8 @@
 //
 // Built natively, the same strategy runs under a Driver that is fed the same
 // encoded bytes, so its logic is unit-tested and benchmarked without wasm.
+// Package sdktest builds the wasm module in a test and runs tasks through
+// it under wazero, to check that the build decides what the native one does.
 package sdk
 
 import (

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/compacthost/compacthost/abi"
-	"github.com/compacthost/compacthost/plugins/internal/wasmguest"
+	"github.com/compacthost/compacthost/abi/sdk/sdktest"
 	"github.com/compacthost/compacthost/plugins/l0/l0strategy"
 )
 
@@ -19,8 +19,8 @@ import (
 // randomized L0 tasks (int64 and string keys, probing and UNSUPPORTED) the
 // wasm build emits exactly the pairs and log line of the native strategy.
 func TestWasmMatchesNative(t *testing.T) {
-	wasm := wasmguest.Build(t, "github.com/compacthost/compacthost/plugins/l0")
-	g := wasmguest.New(t, wasm, 1024) // 64 MiB, the tasks' memory_grant
+	wasm := sdktest.Build(t, "github.com/compacthost/compacthost/plugins/l0")
+	g := sdktest.New(t, wasm, sdktest.Config{MemoryLimitPages: 1024}) // 64 MiB, the tasks' memory_grant
 	if !reflect.DeepEqual(g.Manifest, l0strategy.New().Manifest()) {
 		t.Fatalf("wasm manifest %+v, native %+v", g.Manifest, l0strategy.New().Manifest())
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/compacthost/compacthost/abi"
 	"github.com/compacthost/compacthost/abi/sdk"
-	"github.com/compacthost/compacthost/plugins/internal/wasmguest"
+	"github.com/compacthost/compacthost/abi/sdk/sdktest"
 	"github.com/compacthost/compacthost/plugins/mix/mixstrategy"
 )
 
@@ -122,7 +122,7 @@ func BenchmarkWasmSortedMerge4(b *testing.B) { benchWasm(b, 4, true) }
 
 func benchWasm(b *testing.B, nseg int, sorted bool) {
 	in := newBenchInput(b, nseg, sorted)
-	g := wasmguest.New(b, wasmguest.Build(b, "github.com/compacthost/compacthost/plugins/mix"), 4096)
+	g := sdktest.New(b, sdktest.Build(b, "github.com/compacthost/compacthost/plugins/mix"), sdktest.Config{MemoryLimitPages: 4096})
 	g.Discard = true
 	if st := g.Begin(in.task); st != abi.StatusOK {
 		b.Fatalf("begin: %s %q", st, g.Failed)

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/compacthost/compacthost/abi"
-	"github.com/compacthost/compacthost/plugins/internal/wasmguest"
+	"github.com/compacthost/compacthost/abi/sdk/sdktest"
 	"github.com/compacthost/compacthost/plugins/mix/mixstrategy"
 )
 
@@ -18,8 +18,8 @@ import (
 // emits exactly the decisions (runs, counters, log line) of the native
 // strategy.
 func TestWasmMatchesNative(t *testing.T) {
-	wasm := wasmguest.Build(t, "github.com/compacthost/compacthost/plugins/mix")
-	g := wasmguest.New(t, wasm, 4096) // 256 MiB, the tasks' memory_grant
+	wasm := sdktest.Build(t, "github.com/compacthost/compacthost/plugins/mix")
+	g := sdktest.New(t, wasm, sdktest.Config{MemoryLimitPages: 4096}) // 256 MiB, the tasks' memory_grant
 	if !reflect.DeepEqual(g.Manifest, mixstrategy.New().Manifest()) {
 		t.Fatalf("wasm manifest %+v, native %+v", g.Manifest, mixstrategy.New().Manifest())
 	}
@@ -44,7 +44,7 @@ func TestWasmMatchesNative(t *testing.T) {
 				if st != abi.StatusError || nerr == nil || !strings.Contains(nerr.Error(), g.Failed) {
 					t.Fatalf("%s: wasm %s %q, native %v", name, st, g.Failed, nerr)
 				}
-				g = wasmguest.New(t, wasm, 4096) // a failed instance is discarded
+				g = sdktest.New(t, wasm, sdktest.Config{MemoryLimitPages: 4096}) // a failed instance is discarded
 				continue
 			}
 			if st != abi.StatusOK || nerr != nil {
@@ -66,7 +66,7 @@ func TestWasmMatchesNative(t *testing.T) {
 // TestWasmOutOfMemory: a task whose announced deletes cannot fit in the
 // grant fails in begin with OUT_OF_MEMORY and a message, not a crash.
 func TestWasmOutOfMemory(t *testing.T) {
-	g := wasmguest.New(t, wasmguest.Build(t, "github.com/compacthost/compacthost/plugins/mix"), 1024)
+	g := sdktest.New(t, sdktest.Build(t, "github.com/compacthost/compacthost/plugins/mix"), sdktest.Config{MemoryLimitPages: 1024})
 	task := taskOf(abi.TypeInt64, []abi.Segment{{Rows: 1, Deletes: 10_000_000}}, func(t *abi.Task) { t.MemoryGrant = 64 << 20 })
 	st := g.Run(taskBytes(t, task), nil, nil)
 	if st != abi.StatusOutOfMemory || !strings.HasPrefix(g.Failed, "mix: delete index: 160000000 more bytes would not fit") {
