@@ -1,6 +1,7 @@
 package statslog
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
@@ -40,13 +41,7 @@ func (b *Builder) AddInt64(pk int64) {
 		b.mismatch("Int64")
 		return
 	}
-	if !b.s.HasRange {
-		b.s.Min.Int, b.s.Max.Int, b.s.HasRange = pk, pk, true
-	} else if pk < b.s.Min.Int {
-		b.s.Min.Int = pk
-	} else if pk > b.s.Max.Int {
-		b.s.Max.Int = pk
-	}
+	widen(&b.s.Min.Int, &b.s.Max.Int, &b.s.HasRange, pk)
 	k := Int64Key(pk)
 	b.f.f.Add(xxh3.Hash(k[:]))
 }
@@ -57,14 +52,20 @@ func (b *Builder) AddVarChar(pk string) {
 		b.mismatch("VarChar")
 		return
 	}
-	if !b.s.HasRange {
-		b.s.Min.Str, b.s.Max.Str, b.s.HasRange = pk, pk, true
-	} else if pk < b.s.Min.Str {
-		b.s.Min.Str = pk
-	} else if pk > b.s.Max.Str {
-		b.s.Max.Str = pk
-	}
+	widen(&b.s.Min.Str, &b.s.Max.Str, &b.s.HasRange, pk)
 	b.f.f.Add(xxh3.HashString(pk))
+}
+
+// widen stretches the range [*lo, *hi] to take in pk; *has says whether the
+// range holds any pk yet, and is set.
+func widen[T cmp.Ordered](lo, hi *T, has *bool, pk T) {
+	if !*has || pk < *lo {
+		*lo = pk
+	}
+	if !*has || pk > *hi {
+		*hi = pk
+	}
+	*has = true
 }
 
 func (b *Builder) mismatch(got string) {
