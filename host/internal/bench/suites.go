@@ -13,6 +13,7 @@ var SuiteNames = []string{"headline", "memory", "memknobs", "scaling", "l0", "ho
 type Options struct {
 	Size       int64 // headline uncompressed input bytes
 	MemSize    int64 // memory suite input: about 10x the lease
+	KnobSize   int64 // memknobs suite input
 	ScaleBase  int64 // scaling 1x input (16x is 16 * ScaleBase)
 	Reps       int   // repetitions per timed case (best reported)
 	Segments   int   // L1 segments of the mix datasets
@@ -25,7 +26,7 @@ type Options struct {
 
 // DefaultOptions are the headline sizes: 1 GiB input.
 func DefaultOptions() Options {
-	return Options{Size: 1 << 30, MemSize: 2 << 30, ScaleBase: 32 << 20, Reps: 1, Segments: 4, L0Deletes: 20000,
+	return Options{Size: 1 << 30, MemSize: 2 << 30, KnobSize: 512 << 20, ScaleBase: 32 << 20, Reps: 1, Segments: 4, L0Deletes: 20000,
 		L0Targets: []int{1, 16, 128, 1000}, ConcBytes: 64 << 20, Concurrent: 8, Fit: 2}
 }
 
@@ -67,13 +68,14 @@ func Cases(suite string, o Options) ([]Case, error) {
 		}
 	case "memknobs":
 		// Which host settings bound the peak (for the owners of segread,
-		// segwrite and mempool): input ~MemSize, uniform deletes, wasm mix.
-		ds := mixSpec(o, o.MemSize, RegimeUniform)
+		// segwrite and mempool): input KnobSize, uniform deletes, wasm mix.
+		ds := mixSpec(o, o.KnobSize, RegimeUniform)
 		for _, k := range []struct {
 			name string
 			c    Case
 		}{
-			{"defaults", Case{}},
+			{"defaults-batch-8192", Case{}},
+			{"batch-4096", Case{BatchRows: 4096}},
 			{"batch-1024", Case{BatchRows: 1024}},
 			{"read-par-1", Case{ReadParallelism: 1}},
 			{"upload-par-1", Case{UploadParallelism: 1}},

@@ -37,6 +37,7 @@ func run() int {
 	o := bench.DefaultOptions()
 	size := flag.String("size", "1GiB", "headline input (uncompressed), e.g. 1GiB, 64MiB")
 	memSize := flag.String("mem-size", "2GiB", "memory suite input (about 10x the lease)")
+	knobSize := flag.String("knob-size", "512MiB", "memknobs suite input")
 	base := flag.String("scale-base", "32MiB", "scaling suite 1x input")
 	conc := flag.String("conc-size", "64MiB", "input of each plan of the concurrency suite")
 	suites := flag.String("suites", "headline,memory,scaling,l0,hotswap,concurrency,zstd", "comma-separated suites (minio needs ./scripts/test.sh)")
@@ -52,7 +53,7 @@ func run() int {
 	for _, p := range []struct {
 		s string
 		v *int64
-	}{{*size, &o.Size}, {*memSize, &o.MemSize}, {*base, &o.ScaleBase}, {*conc, &o.ConcBytes}} {
+	}{{*size, &o.Size}, {*memSize, &o.MemSize}, {*knobSize, &o.KnobSize}, {*base, &o.ScaleBase}, {*conc, &o.ConcBytes}} {
 		if *p.v, err = parseSize(p.s); err != nil {
 			fmt.Fprintln(os.Stderr, "benchrun:", err)
 			return 2
