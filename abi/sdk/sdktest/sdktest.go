@@ -15,6 +15,7 @@
 //
 //	wasm := sdktest.Build(t, "example.com/mystrategy/cmd/wasm")
 //	g := sdktest.New(t, wasm, sdktest.Config{MemoryLimitPages: 1024})
+//	g.CheckManifest(mystrategy.New().Manifest())
 //	if st := g.Run(task, deletes, batches); st != abi.StatusOK {
 //		t.Fatalf("%s: %s", st, g.Failed)
 //	}
@@ -29,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -187,6 +189,15 @@ func New(t testing.TB, wasm []byte, cfg Config) *Guest {
 		t.Fatal(err)
 	}
 	return g
+}
+
+// CheckManifest fails the test unless the module declared want, usually
+// the Manifest of the natively linked strategy.
+func (g *Guest) CheckManifest(want abi.Manifest) {
+	g.t.Helper()
+	if !reflect.DeepEqual(g.Manifest, want) {
+		g.t.Fatalf("wasm manifest %+v, native %+v", g.Manifest, want)
+	}
 }
 
 // hostModule defines the minimal compact_v1 module that feeds g.

@@ -21,9 +21,7 @@ import (
 func TestWasmMatchesNative(t *testing.T) {
 	wasm := sdktest.Build(t, "github.com/compacthost/compacthost/plugins/l0")
 	g := sdktest.New(t, wasm, sdktest.Config{MemoryLimitPages: 1024}) // 64 MiB, the tasks' memory_grant
-	if !reflect.DeepEqual(g.Manifest, l0strategy.New().Manifest()) {
-		t.Fatalf("wasm manifest %+v, native %+v", g.Manifest, l0strategy.New().Manifest())
-	}
+	g.CheckManifest(l0strategy.New().Manifest())
 	for seed := range uint64(8) {
 		r := rand.New(rand.NewPCG(seed, 0x7761))
 		pkType := []abi.Type{abi.TypeInt64, abi.TypeString}[seed%2]

@@ -20,9 +20,7 @@ import (
 func TestWasmMatchesNative(t *testing.T) {
 	wasm := sdktest.Build(t, "github.com/compacthost/compacthost/plugins/mix")
 	g := sdktest.New(t, wasm, sdktest.Config{MemoryLimitPages: 4096}) // 256 MiB, the tasks' memory_grant
-	if !reflect.DeepEqual(g.Manifest, mixstrategy.New().Manifest()) {
-		t.Fatalf("wasm manifest %+v, native %+v", g.Manifest, mixstrategy.New().Manifest())
-	}
+	g.CheckManifest(mixstrategy.New().Manifest())
 	t.Logf("mix.wasm: %d bytes", len(wasm))
 	var logs []string
 	setLogger(&logs)
