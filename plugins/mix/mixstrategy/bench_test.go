@@ -76,18 +76,37 @@ func (in *benchInput) next(k int, sorted bool) {
 	}
 }
 
-func benchNative(b *testing.B, nseg int, sorted bool) {
-	in := newBenchInput(b, nseg, sorted)
-	d, err := sdk.NewDriver(mixstrategy.New(), discard{})
-	if err != nil {
-		b.Fatal(err)
+// target is what a benchmark feeds: the native Driver or a wasm guest.
+type target interface {
+	Begin(task []byte) error
+	Deletes(buf []byte) error
+	Batch(buf []byte) error
+}
+
+// guestTarget adapts a wasm guest to target: a non-OK status becomes an
+// *abi.Error with the guest's fail message.
+type guestTarget struct{ g *sdktest.Guest }
+
+func (w guestTarget) Begin(task []byte) error  { return w.err(w.g.Begin(task)) }
+func (w guestTarget) Deletes(buf []byte) error { return w.err(w.g.Deletes(buf)) }
+func (w guestTarget) Batch(buf []byte) error   { return w.err(w.g.Batch(buf)) }
+
+func (w guestTarget) err(st abi.Status) error {
+	if st == abi.StatusOK {
+		return nil
 	}
-	if err := d.Begin(in.task); err != nil {
-		b.Fatal(err)
+	return &abi.Error{Status: st, Message: w.g.Failed}
+}
+
+// bench begins in's task on tg, delivers its deletes, then times rounds of
+// one batch per segment.
+func bench(b *testing.B, tg target, in *benchInput, sorted bool) {
+	if err := tg.Begin(in.task); err != nil {
+		b.Fatalf("begin: %v", err)
 	}
 	for _, del := range in.dels {
-		if err := d.Deletes(del); err != nil {
-			b.Fatal(err)
+		if err := tg.Deletes(del); err != nil {
+			b.Fatalf("deletes: %v", err)
 		}
 	}
 	k := 0
@@ -97,12 +116,21 @@ func benchNative(b *testing.B, nseg int, sorted bool) {
 		k++
 		b.StartTimer()
 		for _, batch := range in.batches {
-			if err := d.Batch(batch); err != nil {
-				b.Fatal(err)
+			if err := tg.Batch(batch); err != nil {
+				b.Fatalf("batch: %v", err)
 			}
 		}
 	}
-	b.ReportMetric(float64(k*nseg*benchRows)/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(k*len(in.batches)*benchRows)/b.Elapsed().Seconds(), "rows/s")
+}
+
+func benchNative(b *testing.B, nseg int, sorted bool) {
+	in := newBenchInput(b, nseg, sorted)
+	d, err := sdk.NewDriver(mixstrategy.New(), discard{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bench(b, d, in, sorted)
 }
 
 // BenchmarkNativeUnsorted: one input, unsorted, 8192-row batches.
@@ -124,25 +152,5 @@ func benchWasm(b *testing.B, nseg int, sorted bool) {
 	in := newBenchInput(b, nseg, sorted)
 	g := sdktest.New(b, sdktest.Build(b, "github.com/compacthost/compacthost/plugins/mix"), sdktest.Config{MemoryLimitPages: 4096})
 	g.Discard = true
-	if st := g.Begin(in.task); st != abi.StatusOK {
-		b.Fatalf("begin: %s %q", st, g.Failed)
-	}
-	for _, del := range in.dels {
-		if st := g.Deletes(del); st != abi.StatusOK {
-			b.Fatalf("deletes: %s %q", st, g.Failed)
-		}
-	}
-	k := 0
-	for b.Loop() {
-		b.StopTimer()
-		in.next(k, sorted)
-		k++
-		b.StartTimer()
-		for _, batch := range in.batches {
-			if st := g.Batch(batch); st != abi.StatusOK {
-				b.Fatalf("batch: %s %q", st, g.Failed)
-			}
-		}
-	}
-	b.ReportMetric(float64(k*nseg*benchRows)/b.Elapsed().Seconds(), "rows/s")
+	bench(b, guestTarget{g}, in, sorted)
 }
