@@ -98,6 +98,12 @@ func TestStressRandomOps(t *testing.T) {
 			var held []*Lease
 			sizes := map[*Lease]int64{}
 			var returnedLeases []*Lease
+			take := func(l *Lease, size int64) {
+				held = append(held, l)
+				sizes[l] = size
+				granted.Add(size)
+				grants.Add(1)
+			}
 			give := func(i int) {
 				l := held[i]
 				if err := p.Return(l); err != nil {
@@ -119,10 +125,7 @@ func TestStressRandomOps(t *testing.T) {
 					cancel()
 					switch {
 					case err == nil:
-						held = append(held, l)
-						sizes[l] = size
-						granted.Add(size)
-						grants.Add(1)
+						take(l, size)
 					case errors.Is(err, context.DeadlineExceeded), errors.Is(err, ErrTooLarge):
 					default:
 						t.Errorf("PreFetch: %v", err)
@@ -132,10 +135,7 @@ func TestStressRandomOps(t *testing.T) {
 					l, err := p.TryPreFetch(owner, size)
 					switch {
 					case err == nil:
-						held = append(held, l)
-						sizes[l] = size
-						granted.Add(size)
-						grants.Add(1)
+						take(l, size)
 					case errors.Is(err, ErrWouldBlock), errors.Is(err, ErrTooLarge):
 					default:
 						t.Errorf("TryPreFetch: %v", err)
