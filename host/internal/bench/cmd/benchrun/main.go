@@ -40,7 +40,7 @@ func run() int {
 	knobSize := flag.String("knob-size", "512MiB", "memknobs suite input")
 	base := flag.String("scale-base", "32MiB", "scaling suite 1x input")
 	conc := flag.String("conc-size", "64MiB", "input of each plan of the concurrency suite")
-	suites := flag.String("suites", "headline,memory,scaling,l0,hotswap,concurrency,zstd", "comma-separated suites (minio needs ./scripts/test.sh)")
+	suites := flag.String("suites", "headline,memory,memknobs,scaling,l0,hotswap,concurrency,zstd", "comma-separated suites (minio needs ./scripts/test.sh)")
 	only := flag.String("only", "", "run only cases whose name contains this")
 	work := flag.String("work", filepath.Join(os.TempDir(), "compacthost-bench"), "dataset cache and wasm builds")
 	out := flag.String("out", "", "write the JSON report here")
