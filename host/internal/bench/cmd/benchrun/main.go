@@ -44,6 +44,7 @@ func run() int {
 	only := flag.String("only", "", "run only cases whose name contains this")
 	work := flag.String("work", filepath.Join(os.TempDir(), "compacthost-bench"), "dataset cache and wasm builds")
 	out := flag.String("out", "", "write the JSON report here")
+	prepareOnly := flag.Bool("prepare-only", false, "generate (cache) the datasets of the chosen cases and exit")
 	profile := flag.String("profile", "", "write a CPU profile of each case to DIR/<case>.pprof")
 	flag.IntVar(&o.Reps, "reps", 1, "repetitions per case (best reported)")
 	flag.IntVar(&o.Segments, "segments", o.Segments, "L1 segments per mix dataset")
@@ -71,6 +72,18 @@ func run() int {
 				cases = append(cases, c)
 			}
 		}
+	}
+	if *prepareOnly {
+		for _, c := range cases {
+			start := time.Now()
+			ds, err := bench.Prepare(context.Background(), *work, c.Data)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "benchrun:", err)
+				return 1
+			}
+			fmt.Fprintf(os.Stderr, "%s: %s, %d MB uncompressed, %d MB stored (%.1fs)\n", c.Name, ds.Spec.Name(), ds.InputMemorySize/1e6, ds.InputLogSize/1e6, time.Since(start).Seconds())
+		}
+		return 0
 	}
 	exe, err := os.Executable()
 	if err != nil {
