@@ -235,3 +235,12 @@ func DecodePlan(b []byte) (*datapb.CompactionPlan, error) {
 	}
 	return plan, nil
 }
+
+// ValidatePlan checks a plan the way Compact does before it touches storage (the rules of
+// Milvus's DataNode: type, segments, pre-allocated ID ranges, schema and primary key,
+// json_params). The error wraps ErrInvalidPlan and names the plan. A server can use it to refuse a
+// plan at submission instead of failing the task later.
+func ValidatePlan(plan *datapb.CompactionPlan) error {
+	_, err := pipeline.Validate(plan)
+	return err
+}

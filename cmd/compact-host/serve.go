@@ -196,7 +196,8 @@ func runServe(parent context.Context, sf *storageFlags, o serveOptions) error {
 		Compactor: comp, Plugins: reg, Pool: pool,
 		Workers: o.workers, Queue: o.queue, History: o.history,
 		TaskTimeout: o.taskTimeout, ShutdownTimeout: o.shutdownTimeout,
-		Logger: log.Named("server"),
+		Logger:     log.Named("server"),
+		DecodePlan: decodeAndValidatePlan,
 	})
 	if err != nil {
 		return err
@@ -285,4 +286,17 @@ func (c *hostCompactor) report(p host.Progress) {
 		f(server.Progress{DeletesRead: p.DeletesRead, RowsRead: p.RowsRead, BytesRead: p.BytesRead,
 			RowsWritten: p.RowsWritten, BytesWritten: p.BytesWritten})
 	}
+}
+
+// decodeAndValidatePlan refuses a plan that breaks Milvus's rules at submission (400), instead of
+// accepting it and failing the task later.
+func decodeAndValidatePlan(body []byte, contentType string) (*datapb.CompactionPlan, error) {
+	plan, err := server.DecodePlan(body, contentType)
+	if err != nil {
+		return nil, err
+	}
+	if err := host.ValidatePlan(plan); err != nil {
+		return nil, err
+	}
+	return plan, nil
 }

@@ -285,7 +285,7 @@ func TestServe(t *testing.T) {
 		t.Fatalf("unknown task: %d", code)
 	}
 
-	// A plan Milvus's rules refuse fails as a task (not a plugin failure).
+	// A plan Milvus's rules refuse is refused at submission, naming the plan and the rule.
 	var broken datapb.CompactionPlan
 	if err := protojson.Unmarshal(mixPlan, &broken); err != nil {
 		t.Fatal(err)
@@ -294,27 +294,18 @@ func TestServe(t *testing.T) {
 	broken.PreAllocatedLogIDs = nil
 	brokenJSON, _ := protojson.Marshal(&broken)
 	code, body := p.request(t, "POST", "/v1/plans", "application/json", brokenJSON)
-	var sub server.SubmitResponse
-	if code != http.StatusAccepted || json.Unmarshal(body, &sub) != nil {
+	if code != http.StatusBadRequest || !strings.Contains(string(body), fmt.Sprintf("plan %d", broken.PlanID)) ||
+		!strings.Contains(string(body), "pre_allocated_logIDs") {
 		t.Fatalf("submit broken plan: %d %s", code, body)
-	}
-	p.waitFor(t, "broken plan to fail", func() bool {
-		v = server.TaskView{}
-		p.getJSON(t, sub.Href, &v)
-		return v.State == server.StateFailed
-	})
-	if v.Cause != "invalid_plan" || !strings.Contains(v.Error, fmt.Sprintf("plan %d", broken.PlanID)) || v.Result != nil || v.Segments != 0 {
-		t.Fatalf("broken plan task: %+v", v)
 	}
 
 	m := p.scrape(t)
 	want := map[string]float64{
 		`compact_host_tasks_finished_total{state="succeeded"}`:    2,
-		`compact_host_tasks_finished_total{state="failed"}`:       1,
-		`compact_host_task_failures_total{cause="invalid_plan"}`:  1,
-		`compact_host_plans_total{type="MixCompaction"}`:          2,
+		`compact_host_tasks_finished_total{state="failed"}`:       0,
+		`compact_host_plans_total{type="MixCompaction"}`:          1,
 		`compact_host_plans_total{type="Level0DeleteCompaction"}`: 1,
-		`compact_host_plans_rejected_total{reason="bad_plan"}`:    1,
+		`compact_host_plans_rejected_total{reason="bad_plan"}`:    2,
 		`compact_host_rows_read_total`:                            6000,
 		`compact_host_pool_total_bytes`:                           1 << 30,
 		`compact_host_pool_used_bytes`:                            0,
@@ -361,6 +352,7 @@ func TestServe(t *testing.T) {
 	// Graceful shutdown on SIGTERM with plans in flight: every task that
 	// started finishes, the ones still queued fail with cause shutdown.
 	var ids []string
+	var sub server.SubmitResponse
 	for i := int64(1); i <= 3; i++ {
 		var pl datapb.CompactionPlan
 		if err := protojson.Unmarshal(mixPlan, &pl); err != nil {
