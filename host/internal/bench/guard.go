@@ -26,11 +26,11 @@ const (
 type GuardBaseline struct {
 	Command string
 	Machine string
-	// Ratio maps a guard case to its throughput divided by the calibration
-	// throughput (median over the rounds).
+	// Ratio maps a guard case to its best throughput divided by the best
+	// calibration throughput of the job.
 	Ratio map[string]float64
 	// PeakAboveBase maps a guard case to its peak RSS minus its RSS after
-	// setup, in bytes (median over the rounds).
+	// setup, in bytes (smallest over the rounds).
 	PeakAboveBase map[string]float64
 	Rounds        int
 	Note          string `json:",omitempty"`
@@ -55,37 +55,47 @@ func calibMBps(r *Result) float64 {
 }
 
 // RunGuard runs rounds of calibration, every guard case, calibration, ...
-// through exe's child mode and returns the measured baseline.
+// through exe's child mode and returns the measured baseline. Load from
+// other processes only ever slows a run down, so throughput is the best
+// case run over the best calibration run of the job. Peak RSS moves with
+// GC timing by up to ~20% between runs of the same code, mostly upward, so
+// memory is the smallest peak above setup over the rounds.
 func RunGuard(ctx context.Context, exe string, env Env, rounds int) (*GuardBaseline, []*Result, error) {
 	calib, cases := GuardCases()
-	ratios := map[string][]float64{}
+	best := map[string]float64{}
 	peaks := map[string][]float64{}
 	var all []*Result
-	prev, err := RunCase(ctx, exe, env, calib)
-	if err != nil {
+	var calibBest float64
+	runCalib := func() error {
+		r, err := RunCase(ctx, exe, env, calib)
+		if err != nil {
+			return err
+		}
+		all = append(all, r)
+		calibBest = max(calibBest, calibMBps(r))
+		return nil
+	}
+	if err := runCalib(); err != nil {
 		return nil, nil, err
 	}
-	all = append(all, prev)
 	for range rounds {
 		for _, c := range cases {
 			r, err := RunCase(ctx, exe, env, c)
 			if err != nil {
 				return nil, nil, err
 			}
-			next, err := RunCase(ctx, exe, env, calib)
-			if err != nil {
+			all = append(all, r)
+			best[c.Name] = max(best[c.Name], r.MBps)
+			peaks[c.Name] = append(peaks[c.Name], float64(r.PeakRSS-r.BaseRSS))
+			if err := runCalib(); err != nil {
 				return nil, nil, err
 			}
-			all = append(all, r, next)
-			ratios[c.Name] = append(ratios[c.Name], r.MBps/((calibMBps(prev)+calibMBps(next))/2))
-			peaks[c.Name] = append(peaks[c.Name], float64(r.PeakRSS-r.BaseRSS))
-			prev = next
 		}
 	}
 	b := &GuardBaseline{Machine: Machine(), Ratio: map[string]float64{}, PeakAboveBase: map[string]float64{}, Rounds: rounds}
-	for k, v := range ratios {
-		b.Ratio[k] = median(v)
-		b.PeakAboveBase[k] = median(peaks[k])
+	for k, v := range best {
+		b.Ratio[k] = v / calibBest
+		b.PeakAboveBase[k] = slices.Min(peaks[k])
 	}
 	return b, all, nil
 }
