@@ -3,7 +3,8 @@
 #
 #   ./scripts/demo.sh
 #
-# It builds compact-host and the two bundled strategies (plugins/mix, plugins/l0) into ./bin,
+# It builds compact-host and the two bundled strategies (plugins/mix, plugins/l0) into ./bin
+# (-trimpath, so the .wasm hashes do not depend on where the repository sits),
 # writes a demo Milvus collection into ./compact-data (a local directory, the embedded default),
 # compacts it with mix.wasm, then applies its L0 deletes with l0.wasm, and says what happened.
 # Knobs: SEGMENTS (4), ROWS (10000 per segment), DIM (128), STORE (./compact-data).
@@ -19,9 +20,9 @@ step() { printf '==> %s\n' "$*" >&2; }
 
 step "building compact-host and the bundled strategies into ./bin"
 mkdir -p bin
-go build -o bin/compact-host ./cmd/compact-host
-GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o bin/mix.wasm ./plugins/mix
-GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o bin/l0.wasm ./plugins/l0
+go build -trimpath -o bin/compact-host ./cmd/compact-host
+GOOS=wasip1 GOARCH=wasm go build -trimpath -buildmode=c-shared -o bin/mix.wasm ./plugins/mix
+GOOS=wasip1 GOARCH=wasm go build -trimpath -buildmode=c-shared -o bin/l0.wasm ./plugins/l0
 
 step "writing a demo collection into $STORE ($SEGMENTS segments x $ROWS rows, ${DIM}-dim vectors)"
 rm -rf "$STORE" ./plans
