@@ -95,7 +95,12 @@ func RunGuard(ctx context.Context, exe string, env Env, rounds int) (*GuardBasel
 	b := &GuardBaseline{Machine: Machine(), Ratio: map[string]float64{}, PeakAboveBase: map[string]float64{}, Rounds: rounds}
 	for k, v := range best {
 		b.Ratio[k] = v / calibBest
-		b.PeakAboveBase[k] = slices.Min(peaks[k])
+		// The copy floor's single flush of every field at Close lands its
+		// peak either before or after a GC: ~740 or ~900 MiB, whole runs
+		// long. Its memory is reported, not gated.
+		if !strings.HasSuffix(k, "/copy") {
+			b.PeakAboveBase[k] = slices.Min(peaks[k])
+		}
 	}
 	return b, all, nil
 }
@@ -139,9 +144,11 @@ func GuardSummary(base, got *GuardBaseline) string {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		fmt.Fprintf(&b, "%-20s ratio %.4f (baseline %.4f, %+.1f%%)  peak-above-base %.0f MiB (baseline %.0f MiB, %+.1f%%)\n", k,
-			got.Ratio[k], base.Ratio[k], 100*(got.Ratio[k]/base.Ratio[k]-1),
-			got.PeakAboveBase[k]/(1<<20), base.PeakAboveBase[k]/(1<<20), 100*(got.PeakAboveBase[k]/base.PeakAboveBase[k]-1))
+		fmt.Fprintf(&b, "%-20s ratio %.4f (baseline %.4f, %+.1f%%)", k, got.Ratio[k], base.Ratio[k], 100*(got.Ratio[k]/base.Ratio[k]-1))
+		if want, ok := base.PeakAboveBase[k]; ok {
+			fmt.Fprintf(&b, "  peak-above-base %.0f MiB (baseline %.0f MiB, %+.1f%%)", got.PeakAboveBase[k]/(1<<20), want/(1<<20), 100*(got.PeakAboveBase[k]/want-1))
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }
