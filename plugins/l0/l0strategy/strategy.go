@@ -21,11 +21,14 @@ import (
 )
 
 // Name and Version identify the strategy in its manifest and in the plugin
-// registry (plugins/l0@1.0.0.wasm).
-const (
-	Name    = "l0"
-	Version = "1.0.0"
-)
+// registry (l0@1.0.0.wasm). Version can be set at build time, so an operator
+// can ship a re-versioned build without a source change:
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared \
+//	  -ldflags "-X github.com/compacthost/compacthost/plugins/l0/l0strategy.Version=1.0.1" ./plugins/l0
+const Name = "l0"
+
+var Version = "1.0.0"
 
 // ProbeBatch is the number of (delete, target) pairs per probe call, the
 // batch size Milvus applies bloom filters in

@@ -28,11 +28,14 @@ import (
 )
 
 // Name and Version identify the strategy in its manifest and in the plugin
-// registry (plugins/mix@1.0.0.wasm).
-const (
-	Name    = "mix"
-	Version = "1.0.0"
-)
+// registry (mix@1.0.0.wasm). Version can be set at build time, so an operator
+// can ship a re-versioned build without a source change:
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared \
+//	  -ldflags "-X github.com/compacthost/compacthost/plugins/mix/mixstrategy.Version=1.0.1" ./plugins/mix
+const Name = "mix"
+
+var Version = "1.0.0"
 
 // Strategy is the mix strategy. The zero value is not ready; use New. A
 // Strategy runs one task at a time and may run many tasks in sequence.
