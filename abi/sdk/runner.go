@@ -138,6 +138,9 @@ func (r *runner) deletes(buf []byte) error {
 		}
 		r.delsSeen[d.Segment] += uint64(d.Rows)
 		r.nextDel += uint64(d.Rows)
+		if de, ok := r.s.(DeletesEmitter); ok {
+			return de.DeletesTo(d, &r.em)
+		}
 		return r.s.Deletes(d)
 	})
 }

@@ -65,6 +65,14 @@ type Strategy interface {
 	Finish(out Emitter) error
 }
 
+// DeletesEmitter is optional. A strategy that implements it gets DeletesTo
+// instead of Deletes, with an Emitter, so it can probe and emit decisions
+// while delete batches stream in (ABI.md section 4 allows decisions during
+// deletes) instead of keeping every delete record until Finish.
+type DeletesEmitter interface {
+	DeletesTo(d *DeleteBatch, out Emitter) error
+}
+
 // Emitter sends decisions (and probe requests) to the host. Each call
 // crosses into the host once; the host copies the records before returning,
 // so the slices may be reused right away. Batch many records per call.

@@ -265,3 +265,47 @@ func TestL0BadInput(t *testing.T) {
 		t.Errorf("target deletes: %v", err)
 	}
 }
+
+// Deletes are routed while they stream in: once a probe batch of candidate
+// pairs is full, its hits are emitted before Finish, so the strategy never
+// holds the whole delete list.
+func TestRoutesWhileDeletesStream(t *testing.T) {
+	n := l0strategy.ProbeBatch + 2000
+	task := l0Task(t, abi.TypeInt64, []uint64{uint64(n)}, [][]string{nil})
+	pks := make([]int64, n)
+	for i := range pks {
+		pks[i] = int64(i)
+	}
+	c := new(sdk.Collector)
+	c.ProbeFunc = func(ps []abi.L0Pair, hits []byte) error {
+		for i := range ps {
+			hits[i>>3] |= 1 << (i & 7)
+		}
+		return nil
+	}
+	d, err := sdk.NewDriver(l0strategy.New(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tj, _ := json.Marshal(task)
+	if err := d.Begin(tj); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Deletes(delBatch(t, 0, 0, pks)); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.L0) != l0strategy.ProbeBatch {
+		t.Fatalf("after the deletes batch %d pairs were emitted, want the first full probe batch of %d", len(c.L0), l0strategy.ProbeBatch)
+	}
+	if err := d.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.L0) != n {
+		t.Fatalf("after finish %d pairs, want %d", len(c.L0), n)
+	}
+	for i, p := range c.L0 {
+		if p.Delete != uint32(i) || p.Target != 1 {
+			t.Fatalf("pair %d is %+v, want delete %d to target 1 in delete order", i, p, i)
+		}
+	}
+}

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"math"
 	"strconv"
-	"unsafe"
 
 	"github.com/compacthost/compacthost/abi"
 	"github.com/compacthost/compacthost/abi/sdk"
@@ -42,7 +41,7 @@ type Strategy struct {
 }
 
 type engine interface {
-	deletes(d *abi.Deletes) error
+	deletes(d *abi.Deletes, out sdk.Emitter) error
 	finish(out sdk.Emitter) error
 }
 
@@ -59,8 +58,7 @@ func (s *Strategy) Manifest() sdk.Manifest {
 	}
 }
 
-// Begin implements sdk.Strategy: it reads the targets' pk ranges and
-// reserves room for the delete keys.
+// Begin implements sdk.Strategy: it reads the targets' pk ranges.
 func (s *Strategy) Begin(t *sdk.Task) error {
 	s.eng = nil
 	if total := t.TotalDeletes(); total > math.MaxUint32 {
@@ -78,14 +76,21 @@ func (s *Strategy) Begin(t *sdk.Task) error {
 	return err
 }
 
-// Deletes implements sdk.Strategy: it keeps the delete keys, in global
-// delete order. (The SDK gives Deletes no Emitter, so routing and probing
-// happen in Finish.)
-func (s *Strategy) Deletes(d *sdk.DeleteBatch) error {
+// DeletesTo implements sdk.DeletesEmitter: it routes each delete batch as it
+// arrives (range pruning here, bloom probes in the host, pairs emitted in
+// delete order), so the strategy holds at most one probe batch of pairs,
+// never the whole delete list.
+func (s *Strategy) DeletesTo(d *sdk.DeleteBatch, out sdk.Emitter) error {
 	if s.eng == nil {
 		return sdk.Errorf(abi.StatusBadInput, "l0: deletes before begin")
 	}
-	return s.eng.deletes(d)
+	return s.eng.deletes(d, out)
+}
+
+// Deletes implements sdk.Strategy. The SDK calls DeletesTo instead, which
+// has the Emitter routing needs; Deletes exists to satisfy the interface.
+func (s *Strategy) Deletes(d *sdk.DeleteBatch) error {
+	return sdk.Errorf(abi.StatusError, "l0: deletes need an emitter: drive the strategy through DeletesTo")
 }
 
 // Batch implements sdk.Strategy. An L0 task has no rows.
@@ -104,7 +109,10 @@ func (s *Strategy) Finish(out sdk.Emitter) error {
 	return err
 }
 
-var _ sdk.Strategy = (*Strategy)(nil)
+var (
+	_ sdk.Strategy       = (*Strategy)(nil)
+	_ sdk.DeletesEmitter = (*Strategy)(nil)
+)
 
 // target is a segment deletes may be routed to, with its pk range if known.
 type target[K pkey.Key] struct {
@@ -117,8 +125,7 @@ type target[K pkey.Key] struct {
 type router[K pkey.Key] struct {
 	task    *sdk.Task
 	targets []target[K]
-	keys    []K // delete pks by global delete index
-	arena   pkey.Arena
+	next    uint64 // deletes routed so far: the global index of the next one
 	scratch []K
 	pending []abi.L0Pair
 	kept    []abi.L0Pair
@@ -147,51 +154,30 @@ func newRouter[K pkey.Key](t *sdk.Task, parse func(string) (K, error)) (*router[
 		}
 		r.targets = append(r.targets, tg)
 	}
-	n := t.TotalDeletes()
-	var zero K
-	if err := pkey.CheckMemory(n*uint64(unsafe.Sizeof(zero)), "l0: delete keys"); err != nil {
-		return nil, err
-	}
-	r.keys = make([]K, 0, min(n, 1<<20)) // grows, checking the grant, beyond 1Mi keys
+	r.pending = make([]abi.L0Pair, 0, ProbeBatch)
+	r.hits = make([]byte, (ProbeBatch+7)/8)
 	return r, nil
 }
 
-func (r *router[K]) deletes(d *abi.Deletes) error {
+func (r *router[K]) deletes(d *abi.Deletes, out sdk.Emitter) error {
 	t := r.task
 	if role := t.Segments[d.Segment].Role; role != abi.RoleL0 {
 		return sdk.Errorf(abi.StatusBadInput, "l0: plan %d: deletes of segment %d (id %d), whose role is %q, not l0",
 			t.PlanID, d.Segment, t.Segments[d.Segment].ID, role)
 	}
-	if d.FirstRow != uint64(len(r.keys)) {
-		return sdk.Errorf(abi.StatusBadInput, "l0: plan %d: deletes batch starts at delete %d, expected %d", t.PlanID, d.FirstRow, len(r.keys))
+	if d.FirstRow != r.next {
+		return sdk.Errorf(abi.StatusBadInput, "l0: plan %d: deletes batch starts at delete %d, expected %d", t.PlanID, d.FirstRow, r.next)
 	}
 	r.scratch = pkey.View(d.PKs(), r.scratch)
-	var err error
-	if r.keys, err = pkey.Grow(r.keys, len(r.scratch), "l0: delete keys"); err != nil {
-		return err
-	}
-	for _, pk := range r.scratch {
-		if pk, err = pkey.Keep(&r.arena, pk); err != nil {
-			return err
-		}
-		r.keys = append(r.keys, pk)
-	}
-	return nil
-}
-
-// finish walks the deletes in global order and, for each, the targets in
-// segment order, so every target's pairs come out in delete order.
-func (r *router[K]) finish(out sdk.Emitter) error {
-	r.pending = make([]abi.L0Pair, 0, ProbeBatch)
-	r.hits = make([]byte, (ProbeBatch+7)/8)
-	for i, pk := range r.keys {
+	for i, pk := range r.scratch {
+		idx := uint32(d.FirstRow) + uint32(i)
 		for j := range r.targets {
 			tg := &r.targets[j]
 			if tg.ranged && (pk < tg.lo || pk > tg.hi) {
 				r.avoided++
 				continue
 			}
-			r.pending = append(r.pending, abi.L0Pair{Delete: uint32(i), Target: tg.seg})
+			r.pending = append(r.pending, abi.L0Pair{Delete: idx, Target: tg.seg})
 			if len(r.pending) == ProbeBatch {
 				if err := r.resolve(out); err != nil {
 					return err
@@ -199,6 +185,11 @@ func (r *router[K]) finish(out sdk.Emitter) error {
 			}
 		}
 	}
+	r.next += uint64(len(r.scratch))
+	return nil
+}
+
+func (r *router[K]) finish(out sdk.Emitter) error {
 	if err := r.resolve(out); err != nil {
 		return err
 	}
@@ -207,11 +198,10 @@ func (r *router[K]) finish(out sdk.Emitter) error {
 		note = " (host has no bloom filters: every candidate kept)"
 	}
 	sdk.Logf(abi.LogInfo, "l0: plan %d: %d deletes, %d targets, %d candidate pairs, %d probes avoided by pk range, %d hits%s",
-		r.task.PlanID, len(r.keys), len(r.targets), r.candidates, r.avoided, r.routed, note)
+		r.task.PlanID, r.next, len(r.targets), r.candidates, r.avoided, r.routed, note)
 	return nil
 }
 
-// resolve probes the pending candidates and emits those that may hit.
 func (r *router[K]) resolve(out sdk.Emitter) error {
 	if len(r.pending) == 0 {
 		return nil
