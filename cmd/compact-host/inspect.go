@@ -96,15 +96,44 @@ func readObject(cmd *cobra.Command, sf *storageFlags, name string) ([]byte, erro
 
 // inspection is what inspect shows, in a shape that serializes to JSON as is.
 type inspection struct {
-	Name       string             `json:"name"`
-	Kind       string             `json:"kind"` // insert_binlog, deltalog, binlog, stats_log
-	Size       int                `json:"size"`
-	Descriptor *binlog.Descriptor `json:"descriptor,omitempty"`
-	Events     []binlog.Event     `json:"events,omitempty"`
-	NumRows    int64              `json:"num_rows"`
-	Rows       []string           `json:"rows,omitempty"` // first rows, rendered
-	Deltalog   string             `json:"deltalog_format,omitempty"`
-	Stats      []statsSummary     `json:"stats,omitempty"`
+	Name       string          `json:"name"`
+	Kind       string          `json:"kind"` // insert_binlog, deltalog, binlog, stats_log
+	Size       int             `json:"size"`
+	Descriptor *descriptorView `json:"descriptor,omitempty"`
+	Events     []eventView     `json:"events,omitempty"`
+	NumRows    int64           `json:"num_rows"`
+	Rows       []string        `json:"rows,omitempty"` // first rows, rendered
+	Deltalog   string          `json:"deltalog_format,omitempty"`
+	Stats      []statsSummary  `json:"stats,omitempty"`
+}
+
+// descriptorView and eventView are the binlog container as inspect --json prints it: snake_case
+// keys, type names instead of codes.
+type descriptorView struct {
+	Timestamp      uint64         `json:"timestamp"`
+	CollectionID   int64          `json:"collection_id"`
+	PartitionID    int64          `json:"partition_id"`
+	SegmentID      int64          `json:"segment_id"`
+	FieldID        int64          `json:"field_id"`
+	StartTimestamp uint64         `json:"start_timestamp"`
+	EndTimestamp   uint64         `json:"end_timestamp"`
+	PayloadType    string         `json:"payload_type"`
+	Extras         map[string]any `json:"extras"`
+}
+
+type eventView struct {
+	Type           string `json:"type"`
+	Timestamp      uint64 `json:"timestamp"`
+	StartTimestamp uint64 `json:"start_timestamp"`
+	EndTimestamp   uint64 `json:"end_timestamp"`
+	PayloadOffset  int64  `json:"payload_offset"`
+	PayloadLength  int64  `json:"payload_length"`
+}
+
+func viewDescriptor(d binlog.Descriptor) *descriptorView {
+	return &descriptorView{Timestamp: d.Timestamp, CollectionID: d.CollectionID, PartitionID: d.PartitionID,
+		SegmentID: d.SegmentID, FieldID: d.FieldID, StartTimestamp: d.StartTimestamp, EndTimestamp: d.EndTimestamp,
+		PayloadType: d.PayloadType.String(), Extras: d.Extras}
 }
 
 func inspectObject(name string, data []byte, rows int) (*inspection, error) {
@@ -121,7 +150,12 @@ func inspectBinlog(ins *inspection, data []byte, rows int) error {
 	if err != nil {
 		return err
 	}
-	ins.Kind, ins.Descriptor, ins.Events = "binlog", &f.Descriptor, f.Events
+	ins.Kind, ins.Descriptor = "binlog", viewDescriptor(f.Descriptor)
+	for _, ev := range f.Events {
+		ins.Events = append(ins.Events, eventView{Type: ev.Type.String(), Timestamp: ev.Timestamp,
+			StartTimestamp: ev.StartTimestamp, EndTimestamp: ev.EndTimestamp,
+			PayloadOffset: ev.PayloadOffset, PayloadLength: ev.PayloadLength})
+	}
 	switch f.Events[0].Type {
 	case binlog.DeleteEvent:
 		ins.Kind = "deltalog"

@@ -113,14 +113,20 @@ func TestGenThenInspect(t *testing.T) {
 	key, _ := filepath.Rel(store, delta)
 	r = runCLI(t, "inspect", "--storage", store, filepath.ToSlash(key), "--json")
 	var ins struct {
-		Kind    string
-		NumRows int64  `json:"num_rows"`
-		Format  string `json:"deltalog_format"`
+		Kind       string
+		NumRows    int64  `json:"num_rows"`
+		Format     string `json:"deltalog_format"`
+		Descriptor struct {
+			FieldID     int64  `json:"field_id"`
+			PayloadType string `json:"payload_type"`
+		}
+		Events []struct{ Type string }
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &ins); err != nil || r.code != 0 {
 		t.Fatalf("inspect --json deltalog: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
 	}
-	if ins.Kind != "deltalog" || ins.Format != "json" || ins.NumRows == 0 {
+	if ins.Kind != "deltalog" || ins.Format != "json" || ins.NumRows == 0 || ins.Descriptor.FieldID != -1 ||
+		ins.Descriptor.PayloadType != "String" || len(ins.Events) != 1 || ins.Events[0].Type != "DeleteEvent" {
 		t.Fatalf("inspect deltalog: %+v", ins)
 	}
 	r = runCLI(t, "inspect", stats)
