@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/compacthost/compacthost/storage/binlog"
+	"github.com/compacthost/compacthost/storage/statslog"
 )
 
 func newInspectCommand() *cobra.Command {
@@ -141,7 +142,12 @@ func inspectObject(name string, data []byte, rows int) (*inspection, error) {
 	if len(data) >= 4 && binary.LittleEndian.Uint32(data) == binlog.Magic {
 		return ins, inspectBinlog(ins, data, rows)
 	}
-	return ins, inspectStats(ins, data)
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') || bytes.HasPrefix(data, []byte(statslog.BinaryMagic)) {
+		return ins, inspectStats(ins, data)
+	}
+	return ins, fmt.Errorf("%s: neither a binlog (no magic 0x%08X at offset 0) nor a stats log (JSON or %q)",
+		name, binlog.Magic, statslog.BinaryMagic)
 }
 
 func inspectBinlog(ins *inspection, data []byte, rows int) error {

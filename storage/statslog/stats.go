@@ -24,6 +24,10 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"github.com/zeebo/xxh3"
@@ -236,11 +240,17 @@ func unmarshalKey(m map[string]json.RawMessage, name string, dst any) (bool, err
 	return true, nil
 }
 
+// clip shows the start of an unusable value; non-UTF-8 or control bytes are escaped so an error
+// line stays one readable line.
 func clip(raw json.RawMessage) string {
+	s, more := string(raw), ""
 	if len(raw) > 40 {
-		return string(raw[:40]) + "..."
+		s, more = string(raw[:40]), "..."
 	}
-	return string(raw)
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl) {
+		return strconv.QuoteToASCII(s) + more
+	}
+	return s + more
 }
 
 func decodeOne(raw json.RawMessage) (*Stats, error) {
