@@ -41,7 +41,7 @@ func run() int {
 	base := flag.String("scale-base", "32MiB", "scaling suite 1x input")
 	conc := flag.String("conc-size", "64MiB", "input of each plan of the concurrency suite")
 	suites := flag.String("suites", "headline,memory,memknobs,scaling,l0,hotswap,concurrency,zstd", "comma-separated suites (minio needs ./scripts/test.sh)")
-	only := flag.String("only", "", "run only cases whose name contains this")
+	only := flag.String("only", "", "run only cases whose name contains this (comma-separated: any of them; =NAME: exactly NAME)")
 	work := flag.String("work", filepath.Join(os.TempDir(), "compacthost-bench"), "dataset cache and wasm builds")
 	out := flag.String("out", "", "write the JSON report here")
 	prepareOnly := flag.Bool("prepare-only", false, "generate (cache) the datasets of the chosen cases and exit")
@@ -68,7 +68,7 @@ func run() int {
 			return 2
 		}
 		for _, c := range cs {
-			if strings.Contains(c.Name, *only) {
+			if selected(c.Name, *only) {
 				cases = append(cases, c)
 			}
 		}
@@ -169,4 +169,21 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("bad size %q", s)
 	}
 	return int64(n * float64(mult)), nil
+}
+
+// selected reports whether a case name passes the -only filter.
+func selected(name, only string) bool {
+	if only == "" {
+		return true
+	}
+	for _, o := range strings.Split(only, ",") {
+		if exact, ok := strings.CutPrefix(o, "="); ok {
+			if name == exact {
+				return true
+			}
+		} else if strings.Contains(name, o) {
+			return true
+		}
+	}
+	return false
 }
