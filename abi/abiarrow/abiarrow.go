@@ -116,3 +116,34 @@ func Columns(fieldIDs []int64, arrs []arrow.Array, rowSizes []uint32) ([]abi.Col
 	}
 	return cols, nil
 }
+
+// TypeOf returns the ABI column type (and, for fixed_size_binary, the width in bytes) that Column
+// produces for arrays of Arrow type dt, so a host can announce its columns in the task before it
+// has any batch.
+func TypeOf(dt arrow.DataType) (abi.Type, uint32, error) {
+	switch dt.ID() {
+	case arrow.BOOL:
+		return abi.TypeBool, 0, nil
+	case arrow.INT8:
+		return abi.TypeInt8, 0, nil
+	case arrow.INT16:
+		return abi.TypeInt16, 0, nil
+	case arrow.INT32:
+		return abi.TypeInt32, 0, nil
+	case arrow.INT64:
+		return abi.TypeInt64, 0, nil
+	case arrow.UINT32:
+		return abi.TypeUint32, 0, nil
+	case arrow.FLOAT32:
+		return abi.TypeFloat32, 0, nil
+	case arrow.FLOAT64:
+		return abi.TypeFloat64, 0, nil
+	case arrow.STRING:
+		return abi.TypeString, 0, nil
+	case arrow.BINARY:
+		return abi.TypeBinary, 0, nil
+	case arrow.FIXED_SIZE_BINARY:
+		return abi.TypeFixed, uint32(dt.(*arrow.FixedSizeBinaryType).ByteWidth), nil
+	}
+	return 0, 0, fmt.Errorf("abiarrow: Arrow type %s has no ABI v1 column encoding", dt)
+}

@@ -133,3 +133,32 @@ func Example() {
 	fmt.Println(n, batch.Field(100).Int64s(), batch.RowSizes())
 	// Output: 192 [42 43 44] [64 64 64]
 }
+
+// TypeOf announces exactly the type and width Column produces.
+func TestTypeOfMatchesColumn(t *testing.T) {
+	mem := memory.DefaultAllocator
+	fsb := array.NewFixedSizeBinaryBuilder(mem, &arrow.FixedSizeBinaryType{ByteWidth: 12})
+	fsb.Append(make([]byte, 12))
+	arrs := []arrow.Array{
+		array.NewBooleanBuilder(mem).NewArray(), array.NewInt8Builder(mem).NewArray(),
+		array.NewInt16Builder(mem).NewArray(), array.NewInt32Builder(mem).NewArray(),
+		array.NewInt64Builder(mem).NewArray(), array.NewUint32Builder(mem).NewArray(),
+		array.NewFloat32Builder(mem).NewArray(), array.NewFloat64Builder(mem).NewArray(),
+		array.NewStringBuilder(mem).NewArray(), array.NewBinaryBuilder(mem, arrow.BinaryTypes.Binary).NewArray(),
+		fsb.NewArray(),
+	}
+	for _, a := range arrs {
+		c, err := abiarrow.Column(7, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		typ, width, err := abiarrow.TypeOf(a.DataType())
+		if err != nil || typ != c.Type || (typ == abi.TypeFixed && width != c.Width) {
+			t.Errorf("%s: TypeOf = %v/%d (%v), Column made %v/%d", a.DataType(), typ, width, err, c.Type, c.Width)
+		}
+		a.Release()
+	}
+	if _, _, err := abiarrow.TypeOf(arrow.BinaryTypes.LargeString); err == nil {
+		t.Error("TypeOf accepted large_string, which Column refuses")
+	}
+}

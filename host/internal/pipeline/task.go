@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
 
 	"github.com/compacthost/compacthost/abi"
+	"github.com/compacthost/compacthost/abi/abiarrow"
 	"github.com/compacthost/compacthost/storage/binlog"
 )
 
@@ -74,28 +74,7 @@ func columnInfo(f *schemapb.FieldSchema) (abi.ColumnInfo, error) {
 	if err != nil {
 		return c, err
 	}
-	switch at.ID() {
-	case arrow.BOOL:
-		c.Type = abi.TypeBool
-	case arrow.INT8:
-		c.Type = abi.TypeInt8
-	case arrow.INT16:
-		c.Type = abi.TypeInt16
-	case arrow.INT32:
-		c.Type = abi.TypeInt32
-	case arrow.INT64:
-		c.Type = abi.TypeInt64
-	case arrow.FLOAT32:
-		c.Type = abi.TypeFloat32
-	case arrow.FLOAT64:
-		c.Type = abi.TypeFloat64
-	case arrow.STRING:
-		c.Type = abi.TypeString
-	case arrow.BINARY:
-		c.Type = abi.TypeBinary
-	case arrow.FIXED_SIZE_BINARY:
-		c.Type, c.Width = abi.TypeFixed, uint32(at.(*arrow.FixedSizeBinaryType).ByteWidth)
-	default:
+	if c.Type, c.Width, err = abiarrow.TypeOf(at); err != nil {
 		return c, fmt.Errorf("field %d (%s) of type %s decodes to Arrow %s, which has no ABI column type", f.GetFieldID(), f.GetName(), f.GetDataType(), at)
 	}
 	return c, nil
