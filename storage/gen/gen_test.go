@@ -117,26 +117,12 @@ func checkCollection(t *testing.T, store objstore.Store, col *Collection) {
 	}
 }
 
-func readAll(t *testing.T, store objstore.Store, key string) []byte {
-	t.Helper()
-	rc, err := store.Get(context.Background(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func readDeletes(t *testing.T, store objstore.Store, seg *datapb.CompactionSegmentBinlogs) *deltalog.Deletes {
 	t.Helper()
 	all := &deltalog.Deletes{}
 	for _, fb := range seg.Deltalogs {
 		for _, b := range fb.Binlogs {
-			data := readAll(t, store, b.LogPath)
+			data := objstoretest.ReadAll(t, store, b.LogPath)
 			d, _, err := deltalog.Read(b.LogPath, bytes.NewReader(data), int64(len(data)))
 			if err != nil {
 				t.Fatal(err)
@@ -161,7 +147,7 @@ func readDeleteMap(t *testing.T, store objstore.Store, pkType schemapb.DataType,
 func readStats(t *testing.T, store objstore.Store, seg *datapb.CompactionSegmentBinlogs) *statslog.Stats {
 	t.Helper()
 	key := seg.Field2StatslogPaths[0].Binlogs[0].LogPath
-	list, err := statslog.Decode(key, readAll(t, store, key))
+	list, err := statslog.Decode(key, objstoretest.ReadAll(t, store, key))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +172,7 @@ func readPKAndTS(t *testing.T, store objstore.Store, schema *schemapb.Collection
 	var ts []uint64
 	for _, fb := range seg.FieldBinlogs {
 		for _, b := range fb.Binlogs {
-			data := readAll(t, store, b.LogPath)
+			data := objstoretest.ReadAll(t, store, b.LogPath)
 			if int64(len(data)) != b.LogSize {
 				t.Fatalf("%s: log_size %d, object has %d bytes", b.LogPath, b.LogSize, len(data))
 			}
@@ -246,7 +232,7 @@ func TestGenerateDeterministic(t *testing.T) {
 		t.Fatalf("object counts differ: %d vs %d", len(la), len(lb))
 	}
 	for i := range la {
-		if la[i].Key != lb[i].Key || !bytes.Equal(readAll(t, a, la[i].Key), readAll(t, b, lb[i].Key)) {
+		if la[i].Key != lb[i].Key || !bytes.Equal(objstoretest.ReadAll(t, a, la[i].Key), objstoretest.ReadAll(t, b, lb[i].Key)) {
 			t.Fatalf("object %s differs between two runs", la[i].Key)
 		}
 	}

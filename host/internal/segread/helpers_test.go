@@ -18,6 +18,7 @@ import (
 	"github.com/compacthost/compacthost/storage/binlog"
 	"github.com/compacthost/compacthost/storage/gen"
 	"github.com/compacthost/compacthost/storage/objstore"
+	"github.com/compacthost/compacthost/storage/objstore/objstoretest"
 )
 
 // smallConfig is a gen collection with several chunks per segment.
@@ -56,7 +57,7 @@ func directRead(t testing.TB, store objstore.Store, seg *datapb.CompactionSegmen
 
 func readBinlog(t testing.TB, store objstore.Store, key string, f *schemapb.FieldSchema) []arrow.Array {
 	t.Helper()
-	data := get(t, store, key)
+	data := objstoretest.ReadAll(t, store, key)
 	ir, err := binlog.NewInsertReader(key, bytes.NewReader(data), int64(len(data)), f, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -73,20 +74,6 @@ func readBinlog(t testing.TB, store objstore.Store, key string, f *schemapb.Fiel
 		}
 		out = append(out, a)
 	}
-}
-
-func get(t testing.TB, store objstore.Store, key string) []byte {
-	t.Helper()
-	rc, err := store.Get(context.Background(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
 }
 
 func concat(t testing.TB, parts []arrow.Array) arrow.Array {

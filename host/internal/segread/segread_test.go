@@ -192,7 +192,7 @@ func TestNextErrors(t *testing.T) {
 		titleKeys := fieldBinlog(base, gen.TitleField).Binlogs
 		priceKey := fieldBinlog(base, gen.PriceField).Binlogs[2].LogPath
 		corrupt := priceKey + "99" // a damaged copy, used by one case only
-		data := get(t, store, priceKey)
+		data := objstoretest.ReadAll(t, store, priceKey)
 		data[len(data)/2] ^= 0xff // inside the Parquet payload
 		data = append(data[:len(data)-40:len(data)-40], []byte("not the parquet footer you are looking for")...)
 		if err := store.Put(ctx, corrupt, strings.NewReader(string(data)), int64(len(data))); err != nil {
@@ -305,7 +305,7 @@ func TestReadDeletes(t *testing.T) {
 			col := generate(t, store, c)
 			seg := cloneSeg(col.Segments[1])
 			key := seg.Deltalogs[0].Binlogs[0].LogPath
-			data := get(t, store, key)
+			data := objstoretest.ReadAll(t, store, key)
 			one, _, err := deltalog.Read(key, strings.NewReader(string(data)), int64(len(data)))
 			if err != nil {
 				t.Fatal(err)

@@ -39,7 +39,7 @@ func TestWriteDeltalog(t *testing.T) {
 			t.Fatalf("key %q, binlog %v", key, fb)
 		}
 		b := fb.Binlogs[0]
-		data := readObject(t, store, key)
+		data := objstoretest.ReadAll(t, store, key)
 		if b.EntriesNum != 3 || b.TimestampFrom != 100 || b.TimestampTo != 300 || b.LogPath != key ||
 			b.LogSize != int64(len(data)) || b.LogID != 900 || b.MemorySize != d.MemorySize() {
 			t.Fatalf("binlog %v", b)

@@ -18,6 +18,7 @@ import (
 	"github.com/compacthost/compacthost/storage/binlog"
 	"github.com/compacthost/compacthost/storage/gen"
 	"github.com/compacthost/compacthost/storage/objstore"
+	"github.com/compacthost/compacthost/storage/objstore/objstoretest"
 )
 
 const (
@@ -117,24 +118,10 @@ func (in *input) feed(t testing.TB, w *segwrite.Writer, run int, outputOf func(r
 	}
 }
 
-func readObject(t testing.TB, store objstore.Store, key string) []byte {
-	t.Helper()
-	rc, err := store.Get(context.Background(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
 // readBinlog decodes one insert binlog with binlog.NewInsertReader.
 func readBinlog(t testing.TB, store objstore.Store, key string, f *schemapb.FieldSchema) (arrow.Array, binlog.Descriptor) {
 	t.Helper()
-	data := readObject(t, store, key)
+	data := objstoretest.ReadAll(t, store, key)
 	ir, err := binlog.NewInsertReader(key, bytes.NewReader(data), int64(len(data)), f, 0)
 	if err != nil {
 		t.Fatal(err)

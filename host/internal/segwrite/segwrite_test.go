@@ -48,7 +48,7 @@ func TestRoundTrip(t *testing.T) {
 				checkOutputs(t, store, in, cfg, segs, []int{0, split}, chunkBytes)
 				var total int64
 				for _, k := range listKeys(t, store, cfg.Root+"/") {
-					total += int64(len(readObject(t, store, k)))
+					total += int64(len(objstoretest.ReadAll(t, store, k)))
 				}
 				if total != written {
 					t.Fatalf("Stats bytes %d, objects hold %d", written, total)
@@ -131,7 +131,7 @@ func checkOutputs(t *testing.T, store objstore.Store, in *input, cfg segwrite.Co
 					desc.FieldID != f.FieldID || desc.Timestamp != cfg.Timestamp || desc.StartTimestamp != 0 || desc.EndTimestamp != 0 {
 					t.Fatalf("descriptor %+v", desc)
 				}
-				if size := int64(len(readObject(t, store, b.LogPath))); size != b.LogSize {
+				if size := int64(len(objstoretest.ReadAll(t, store, b.LogPath))); size != b.LogSize {
 					t.Fatalf("log_size %d, object %d bytes", b.LogSize, size)
 				}
 				if f.FieldID == gen.TimestampField {
@@ -184,7 +184,7 @@ func checkChunkSize(t *testing.T, in *input, row, n int, last bool, mem, chunkBy
 
 func checkStats(t *testing.T, store objstore.Store, in *input, key string, first, n int) {
 	t.Helper()
-	list, err := statslog.Decode(key, readObject(t, store, key))
+	list, err := statslog.Decode(key, objstoretest.ReadAll(t, store, key))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +316,7 @@ func TestDeterministicBytes(t *testing.T) {
 		}
 		out := map[string][]byte{}
 		for _, k := range listKeys(t, store, root+"/") {
-			out[strings.TrimPrefix(k, root+"/")] = readObject(t, store, k)
+			out[strings.TrimPrefix(k, root+"/")] = objstoretest.ReadAll(t, store, k)
 		}
 		return out
 	}

@@ -156,3 +156,18 @@ func Clear(t testing.TB, s objstore.Store) {
 		}
 	}
 }
+
+// ReadAll returns the whole object under key, failing the test if it cannot be read.
+func ReadAll(t testing.TB, s objstore.Store, key string) []byte {
+	t.Helper()
+	rc, err := s.Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("read %s: %v", key, err)
+	}
+	return data
+}
