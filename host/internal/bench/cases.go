@@ -217,6 +217,32 @@ type poolWatch struct {
 	done       chan struct{}
 }
 
+// hostSetup is what the mix and L0 cases share: the case's store, a pool of c.PoolBytes watched
+// for over-commit, and a host running the named strategy. The caller closes h.
+type hostSetup struct {
+	store objstore.Store
+	w     *poolWatch
+	h     *host.Host
+	opt   host.CompactOption
+}
+
+func setupHost(ctx context.Context, env Env, c Case, ds *Dataset, wasmName string) (*hostSetup, error) {
+	store, err := openStore(ctx, c, ds)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := mempool.NewPool(c.PoolBytes)
+	if err != nil {
+		return nil, err
+	}
+	w := watchPool(pool)
+	h, opt, err := newHost(ctx, env, c, store, pool, wasmName)
+	if err != nil {
+		return nil, err
+	}
+	return &hostSetup{store: store, w: w, h: h, opt: opt}, nil
+}
+
 func watchPool(p *mempool.Pool) *poolWatch {
 	ch, cancel := p.Subscribe()
 	w := &poolWatch{done: make(chan struct{}), firstSeen: map[string]time.Time{}}
@@ -338,20 +364,12 @@ func runMix(ctx context.Context, env Env, c Case) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := openStore(ctx, c, ds)
+	hs, err := setupHost(ctx, env, c, ds, "mix")
 	if err != nil {
 		return nil, err
 	}
-	pool, err := mempool.NewPool(c.PoolBytes)
-	if err != nil {
-		return nil, err
-	}
-	w := watchPool(pool)
-	h, opt, err := newHost(ctx, env, c, store, pool, "mix")
-	if err != nil {
-		return nil, err
-	}
-	defer h.Close(ctx)
+	defer hs.h.Close(ctx)
+	store, w, h, opt := hs.store, hs.w, hs.h, hs.opt
 	r := &Result{Rows: ds.Expected.Rows, InputBytes: ds.InputMemorySize, InputStored: ds.InputLogSize, BaseRSS: procStatus("VmRSS")}
 	for range c.Reps {
 		took, stored, rows, err := compactOnce(ctx, h, store, ds.MixPlan, opt, ds.Expected.Kept)

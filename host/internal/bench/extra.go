@@ -39,20 +39,12 @@ func runL0(ctx context.Context, env Env, c Case) (*Result, error) {
 	if ds.L0Plan == nil {
 		return nil, errors.New("dataset has no L0 plan")
 	}
-	store, err := openStore(ctx, c, ds)
+	hs, err := setupHost(ctx, env, c, ds, "l0")
 	if err != nil {
 		return nil, err
 	}
-	pool, err := mempool.NewPool(c.PoolBytes)
-	if err != nil {
-		return nil, err
-	}
-	w := watchPool(pool)
-	h, opt, err := newHost(ctx, env, c, store, pool, "l0")
-	if err != nil {
-		return nil, err
-	}
-	defer h.Close(ctx)
+	defer hs.h.Close(ctx)
+	store, w, h, opt := hs.store, hs.w, hs.h, hs.opt
 	r := &Result{Rows: int64(c.Data.L0Deletes), BaseRSS: procStatus("VmRSS"), Extra: map[string]float64{}}
 	for range c.Reps {
 		start := time.Now()
