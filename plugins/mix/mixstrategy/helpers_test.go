@@ -122,3 +122,20 @@ func setLogger(dst *[]string) {
 	}
 	sdk.SetNativeLogger(func(_ abi.LogLevel, m string) { *dst = append(*dst, m) })
 }
+
+// coalesce joins runs that continue each other (same segment and output,
+// next row): the decisions as rows, independent of where batches ended.
+func coalesce(runs []abi.Run) []abi.Run {
+	var out []abi.Run
+	for _, r := range runs {
+		if n := len(out); n > 0 {
+			p := &out[n-1]
+			if p.Segment == r.Segment && p.Output == r.Output && p.FirstRow+p.Count == r.FirstRow {
+				p.Count += r.Count
+				continue
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}

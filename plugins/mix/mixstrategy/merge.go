@@ -121,7 +121,7 @@ func (g *merger[K]) drain(m *mixer[K], out sdk.Emitter, final bool) error {
 			g.heap = append(g.heap, uint32(s))
 		case final || q.complete():
 		case !q.started:
-			return m.runs.flush(out, false) // nothing is safe before every segment has started
+			return m.runs.flush(out) // nothing is safe before every segment has started
 		case !bounded || pkey.Less(q.last, uint32(s), bound, boundSeg):
 			bound, boundSeg, bounded = q.last, uint32(s), true
 		}
@@ -160,7 +160,7 @@ func (g *merger[K]) drain(m *mixer[K], out sdk.Emitter, final bool) error {
 			bound, boundSeg, bounded = q.last, s, true
 		}
 	}
-	return m.runs.flush(out, final)
+	return m.runs.flush(out)
 }
 
 func (g *merger[K]) less(a, b uint32) bool {

@@ -45,13 +45,14 @@ func TestSortedMergeTieWaits(t *testing.T) {
 	}
 	steps := []struct {
 		batch []byte
-		runs  []R // emitted so far (the last run is held back until it cannot grow)
+		runs  []R // emitted so far (as rows: see coalesce)
 	}{
 		{rowsBatch(t, 0, 0, []int64{1, 3}, []int64{1, 1}, nil), nil}, // segment 1 has not started: nothing is safe
-		// pks 1 and 3 of segment 0 are placed (as a held-back run); segment
-		// 1's 3 waits, since segment 0 may deliver another 3
-		{rowsBatch(t, 1, 0, []int64{3}, []int64{1}, nil), nil},
-		{rowsBatch(t, 0, 2, []int64{3}, []int64{1}, nil), []R{{0, 0, 3, 0}}},
+		// pks 1 and 3 of segment 0 are emitted; segment 1's 3 waits, since
+		// segment 0 may deliver another 3
+		{rowsBatch(t, 1, 0, []int64{3}, []int64{1}, nil), []R{{0, 0, 2, 0}}},
+		// segment 0 is complete: its 3 sorts first, then segment 1's
+		{rowsBatch(t, 0, 2, []int64{3}, []int64{1}, nil), []R{{0, 0, 3, 0}, {1, 0, 1, 0}}},
 	}
 	if err := d.Begin(taskBytes(t, task)); err != nil {
 		t.Fatal(err)

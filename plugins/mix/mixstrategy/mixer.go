@@ -156,7 +156,7 @@ func (m *mixer[K]) filterInOrder(seg, first uint32, pks []K, ts []int64, sizes [
 	if err := m.runs.addOutputs(seg, first, outs); err != nil {
 		return err
 	}
-	return m.runs.flush(out, false)
+	return m.runs.flush(out)
 }
 
 func (m *mixer[K]) finish(out sdk.Emitter) error {
@@ -166,7 +166,7 @@ func (m *mixer[K]) finish(out sdk.Emitter) error {
 			return err
 		}
 	}
-	if err := m.runs.flush(out, true); err != nil {
+	if err := m.runs.flush(out); err != nil {
 		return err
 	}
 	var cs []abi.Counter

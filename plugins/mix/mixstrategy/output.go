@@ -115,13 +115,14 @@ func (l *runList) close() error {
 	return nil
 }
 
-// flush emits the closed runs; with final set, the open run too. (The open
-// run is held back otherwise, since the next batch may continue it.)
-func (l *runList) flush(out sdk.Emitter, final bool) error {
-	if final {
-		if err := l.close(); err != nil {
-			return err
-		}
+// flush emits every run, the open one too. A run that the next batch would
+// have continued is split at the batch boundary instead: the host holds a
+// batch until a run starts past it, so an open run kept across batches
+// (every row of a segment, when nothing is deleted) would pin the whole
+// segment's input in host memory.
+func (l *runList) flush(out sdk.Emitter) error {
+	if err := l.close(); err != nil {
+		return err
 	}
 	if len(l.runs) == 0 {
 		return nil
