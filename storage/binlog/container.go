@@ -172,52 +172,11 @@ func validateExtras(extras map[string]any) ([]byte, error) {
 // EventLength only. ev.StartTimestamp and ev.EndTimestamp must be non-zero
 // (Milvus refuses zero); d.Extras must carry "original_size" as a string.
 func WriteFile(w io.Writer, d Descriptor, ev Event, payload []byte) (int64, error) {
-	if ev.Type <= DescriptorEvent || ev.Type >= eventTypeEnd {
-		return 0, fmt.Errorf("binlog write: event type %d is not a data event type (1..7)", ev.Type)
-	}
-	if ev.StartTimestamp == 0 || ev.EndTimestamp == 0 {
-		return 0, fmt.Errorf("binlog write: event start/end timestamps must be non-zero (got %d, %d)",
-			ev.StartTimestamp, ev.EndTimestamp)
-	}
-	extras, err := validateExtras(d.Extras)
+	header, err := FileHeader(d, ev, int64(len(payload)))
 	if err != nil {
-		return 0, fmt.Errorf("binlog write: %w", err)
+		return 0, err
 	}
-	descLen := int64(descriptorMinLength) + int64(len(extras))
-	dataLen := int64(dataEventMinLength) + int64(len(payload))
-	if magicSize+descLen+dataLen > 1<<31-1 {
-		return 0, fmt.Errorf("binlog write: file of %d bytes exceeds the int32 event length limit",
-			magicSize+descLen+dataLen)
-	}
-
-	var buf bytes.Buffer
-	buf.Grow(int(descLen) + magicSize + dataEventMinLength)
-	le := binary.LittleEndian
-	buf.Write(le.AppendUint32(nil, Magic))
-	// descriptor event header
-	buf.Write(le.AppendUint64(nil, d.Timestamp))
-	buf.WriteByte(byte(DescriptorEvent))
-	buf.Write(le.AppendUint32(nil, uint32(descLen)))
-	buf.Write(le.AppendUint32(nil, uint32(magicSize+descLen)))
-	// descriptor data
-	for _, v := range []int64{d.CollectionID, d.PartitionID, d.SegmentID, d.FieldID} {
-		buf.Write(le.AppendUint64(nil, uint64(v)))
-	}
-	buf.Write(le.AppendUint64(nil, d.StartTimestamp))
-	buf.Write(le.AppendUint64(nil, d.EndTimestamp))
-	buf.Write(le.AppendUint32(nil, uint32(int32(d.PayloadType))))
-	buf.Write(postHeaderLengths[:])
-	buf.Write(le.AppendUint32(nil, uint32(len(extras))))
-	buf.Write(extras)
-	// data event header + fix part
-	buf.Write(le.AppendUint64(nil, ev.Timestamp))
-	buf.WriteByte(byte(ev.Type))
-	buf.Write(le.AppendUint32(nil, uint32(dataLen)))
-	buf.Write(le.AppendUint32(nil, 0xFFFFFFFF)) // NextPosition -1
-	buf.Write(le.AppendUint64(nil, ev.StartTimestamp))
-	buf.Write(le.AppendUint64(nil, ev.EndTimestamp))
-
-	n, err := w.Write(buf.Bytes())
+	n, err := w.Write(header)
 	if err != nil {
 		return int64(n), fmt.Errorf("binlog write: %w", err)
 	}
@@ -226,6 +185,57 @@ func WriteFile(w io.Writer, d Descriptor, ev Event, payload []byte) (int64, erro
 		return int64(n + m), fmt.Errorf("binlog write payload: %w", err)
 	}
 	return int64(n + m), nil
+}
+
+// FileHeader returns the bytes WriteFile writes before a payload of
+// payloadLen bytes (magic, descriptor event, data event header), so that a
+// caller holding the payload can upload header and payload without joining
+// them. The same rules as WriteFile's apply.
+func FileHeader(d Descriptor, ev Event, payloadLen int64) ([]byte, error) {
+	if ev.Type <= DescriptorEvent || ev.Type >= eventTypeEnd {
+		return nil, fmt.Errorf("binlog write: event type %d is not a data event type (1..7)", ev.Type)
+	}
+	if ev.StartTimestamp == 0 || ev.EndTimestamp == 0 {
+		return nil, fmt.Errorf("binlog write: event start/end timestamps must be non-zero (got %d, %d)",
+			ev.StartTimestamp, ev.EndTimestamp)
+	}
+	extras, err := validateExtras(d.Extras)
+	if err != nil {
+		return nil, fmt.Errorf("binlog write: %w", err)
+	}
+	descLen := int64(descriptorMinLength) + int64(len(extras))
+	dataLen := int64(dataEventMinLength) + payloadLen
+	if payloadLen < 0 || magicSize+descLen+dataLen > 1<<31-1 {
+		return nil, fmt.Errorf("binlog write: file of %d bytes exceeds the int32 event length limit",
+			magicSize+descLen+dataLen)
+	}
+
+	le := binary.LittleEndian
+	buf := make([]byte, 0, magicSize+int(descLen)+dataEventMinLength)
+	buf = le.AppendUint32(buf, Magic)
+	// descriptor event header
+	buf = le.AppendUint64(buf, d.Timestamp)
+	buf = append(buf, byte(DescriptorEvent))
+	buf = le.AppendUint32(buf, uint32(descLen))
+	buf = le.AppendUint32(buf, uint32(magicSize+descLen))
+	// descriptor data
+	for _, v := range []int64{d.CollectionID, d.PartitionID, d.SegmentID, d.FieldID} {
+		buf = le.AppendUint64(buf, uint64(v))
+	}
+	buf = le.AppendUint64(buf, d.StartTimestamp)
+	buf = le.AppendUint64(buf, d.EndTimestamp)
+	buf = le.AppendUint32(buf, uint32(int32(d.PayloadType)))
+	buf = append(buf, postHeaderLengths[:]...)
+	buf = le.AppendUint32(buf, uint32(len(extras)))
+	buf = append(buf, extras...)
+	// data event header + fix part
+	buf = le.AppendUint64(buf, ev.Timestamp)
+	buf = append(buf, byte(ev.Type))
+	buf = le.AppendUint32(buf, uint32(dataLen))
+	buf = le.AppendUint32(buf, 0xFFFFFFFF) // NextPosition -1
+	buf = le.AppendUint64(buf, ev.StartTimestamp)
+	buf = le.AppendUint64(buf, ev.EndTimestamp)
+	return buf, nil
 }
 
 // ReadFile parses the container of the binlog stored under key (r holds size

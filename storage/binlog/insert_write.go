@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
@@ -70,28 +69,47 @@ func (o WriterOptions) parquetProps(f *schemapb.FieldSchema) *parquet.WriterProp
 // record writer produces: the column is named by the decimal field ID and
 // declared nullable; Arrow schema metadata is not stored.
 func EncodeParquet(w io.Writer, f *schemapb.FieldSchema, col arrow.Array, opts WriterOptions) error {
+	return encodeParquet(w, f, []arrow.Array{col}, opts)
+}
+
+// encodeParquet writes the chunks, in order, as one column. Pages go to w as
+// they are compressed (an unbuffered row group), so nothing but the
+// compressor's current page is held besides what w keeps.
+func encodeParquet(w io.Writer, f *schemapb.FieldSchema, chunks []arrow.Array, opts WriterOptions) error {
 	want, err := ArrowType(f)
 	if err != nil {
 		return err
 	}
-	if !arrow.TypeEqual(want, col.DataType()) {
-		return fmt.Errorf("field %d (%s): column type %s, want %s for %s",
-			f.GetFieldID(), f.GetName(), col.DataType(), want, f.GetDataType())
-	}
-	if col.NullN() > 0 && !f.GetNullable() {
-		return fmt.Errorf("field %d (%s): column has %d nulls but the field is not nullable",
-			f.GetFieldID(), f.GetName(), col.NullN())
+	var rows int64
+	for _, col := range chunks {
+		if !arrow.TypeEqual(want, col.DataType()) {
+			return fmt.Errorf("field %d (%s): column type %s, want %s for %s",
+				f.GetFieldID(), f.GetName(), col.DataType(), want, f.GetDataType())
+		}
+		if col.NullN() > 0 && !f.GetNullable() {
+			return fmt.Errorf("field %d (%s): column has %d nulls but the field is not nullable",
+				f.GetFieldID(), f.GetName(), col.NullN())
+		}
+		rows += int64(col.Len())
 	}
 	sc := arrow.NewSchema([]arrow.Field{{Name: strconv.FormatInt(f.GetFieldID(), 10), Type: want, Nullable: true}}, nil)
-	fw, err := pqarrow.NewFileWriter(sc, w, opts.parquetProps(f), pqarrow.DefaultWriterProps())
+	props := opts.parquetProps(f)
+	fw, err := pqarrow.NewFileWriter(sc, w, props, pqarrow.DefaultWriterProps())
 	if err != nil {
 		return fmt.Errorf("field %d: parquet writer: %w", f.GetFieldID(), err)
 	}
-	rec := array.NewRecordBatch(sc, []arrow.Array{col}, int64(col.Len()))
-	defer rec.Release()
-	if err := fw.WriteBuffered(rec); err != nil {
-		fw.Close()
-		return fmt.Errorf("field %d: parquet write: %w", f.GetFieldID(), err)
+	chunked := arrow.NewChunked(want, chunks)
+	defer chunked.Release()
+	group := props.MaxRowGroupLength()
+	for off := int64(0); off < rows || off == 0; off += group {
+		if err := fw.NewRowGroupChecked(); err != nil {
+			fw.Close()
+			return fmt.Errorf("field %d: parquet row group: %w", f.GetFieldID(), err)
+		}
+		if err := fw.WriteColumnChunked(chunked, off, min(group, rows-off)); err != nil {
+			fw.Close()
+			return fmt.Errorf("field %d: parquet write: %w", f.GetFieldID(), err)
+		}
 	}
 	if err := fw.Close(); err != nil {
 		return fmt.Errorf("field %d: parquet close: %w", f.GetFieldID(), err)
@@ -103,14 +121,53 @@ func EncodeParquet(w io.Writer, f *schemapb.FieldSchema, col arrow.Array, opts W
 // keeps the IDs, timestamps and any extras; it sets FieldID and PayloadType
 // from field, "original_size" to MemorySize(col, field) and "nullable" to the
 // field's flag. The insert event's start/end timestamps are d's when set,
-// else 1 and 1 (what Milvus' streaming writers store). The object is built in
-// memory (the event length precedes the payload) and then written to w.
+// else 1 and 1 (what Milvus' streaming writers store). The payload is built
+// in memory (the event length precedes it) and then written to w.
 func EncodeInsert(w io.Writer, d Descriptor, field *schemapb.FieldSchema, col arrow.Array, opts WriterOptions) (Written, error) {
-	var payload bytes.Buffer
-	if err := EncodeParquet(&payload, field, col, opts); err != nil {
-		return Written{}, fmt.Errorf("binlog encode: %w", err)
+	e, err := EncodeInsertChunks(d, field, []arrow.Array{col}, opts)
+	if err != nil {
+		return Written{}, err
 	}
-	mem := MemorySize(col, field)
+	n, err := w.Write(e.Header)
+	if err != nil {
+		return Written{Bytes: int64(n)}, fmt.Errorf("binlog write: %w", err)
+	}
+	m, err := w.Write(e.Payload)
+	if err != nil {
+		return Written{Bytes: int64(n + m)}, fmt.Errorf("binlog write payload: %w", err)
+	}
+	return e.Written, nil
+}
+
+// Encoded is an insert binlog held as its container header and its Parquet
+// payload: the object is Header followed by Payload.
+type Encoded struct {
+	Header, Payload []byte
+	Written
+}
+
+// Reader returns the object's bytes, without joining header and payload.
+func (e *Encoded) Reader() io.Reader {
+	return io.MultiReader(bytes.NewReader(e.Header), bytes.NewReader(e.Payload))
+}
+
+// EncodeInsertChunks is EncodeInsert for a column given as chunks (written
+// in order as one column, without concatenating them) and returning the
+// object instead of writing it. The payload buffer is sized up front from
+// the chunks' MemorySize, so a column that does not compress (vectors) is
+// encoded without the buffer ever growing.
+func EncodeInsertChunks(d Descriptor, field *schemapb.FieldSchema, chunks []arrow.Array, opts WriterOptions) (*Encoded, error) {
+	mem := memorySizeChunks(chunks, field)
+	var rows int64
+	for _, c := range chunks {
+		rows += int64(c.Len())
+	}
+	// Parquet adds page headers, statistics and a footer; a dictionary
+	// attempt on unique values adds a little more. Too small costs a growth.
+	payload := bytes.NewBuffer(make([]byte, 0, mem+mem/32+16<<10))
+	if err := encodeParquet(payload, field, chunks, opts); err != nil {
+		return nil, fmt.Errorf("binlog encode: %w", err)
+	}
 	d.FieldID = field.GetFieldID()
 	d.PayloadType = field.GetDataType()
 	d.Extras = maps.Clone(d.Extras)
@@ -123,9 +180,11 @@ func EncodeInsert(w io.Writer, d Descriptor, field *schemapb.FieldSchema, col ar
 	if ev.EndTimestamp == 0 {
 		ev.EndTimestamp = 1
 	}
-	n, err := WriteFile(w, d, ev, payload.Bytes())
+	header, err := FileHeader(d, ev, int64(payload.Len()))
 	if err != nil {
-		return Written{Bytes: n}, err
+		return nil, err
 	}
-	return Written{Bytes: n, MemorySize: mem, Rows: int64(col.Len())}, nil
+	e := &Encoded{Header: header, Payload: payload.Bytes()}
+	e.Written = Written{Bytes: int64(len(header) + len(e.Payload)), MemorySize: mem, Rows: rows}
+	return e, nil
 }

@@ -97,13 +97,52 @@ func MemorySize(col arrow.Array, f *schemapb.FieldSchema) int64 {
 	return dataSize(col.Data()) * expansionRatio(f)
 }
 
+// memorySizeChunks is MemorySize of the chunks concatenated (what
+// array.Concatenate would return: a validity bitmap only when some chunk
+// has a null), without concatenating them: bit-packed and offset buffers
+// are counted once for all rows, not rounded or started per chunk.
+func memorySizeChunks(chunks []arrow.Array, f *schemapb.FieldSchema) int64 {
+	if len(chunks) == 1 {
+		return MemorySize(chunks[0], f)
+	}
+	var size, rows, offsetArrays int64
+	nulls := false
+	for _, c := range chunks {
+		v := valuesSize(c.Data())
+		size += v
+		rows += int64(c.Len())
+		nulls = nulls || c.NullN() > 0
+		if v > 0 {
+			offsetArrays++
+		}
+	}
+	switch t := chunks[0].DataType().(type) {
+	case *arrow.BooleanType:
+		size = bitutil.BytesForBits(rows)
+	case arrow.FixedWidthDataType:
+		size = rows * int64(t.BitWidth()/8)
+	case *arrow.StringType, *arrow.BinaryType:
+		size -= max(offsetArrays-1, 0) * 4 // one offsets array of rows+1 entries
+	}
+	if nulls {
+		size += bitutil.BytesForBits(rows)
+	}
+	return size * expansionRatio(f)
+}
+
 func dataSize(d arrow.ArrayData) int64 {
+	size := valuesSize(d)
+	if bufs := d.Buffers(); len(bufs) > 0 && bufs[0] != nil {
+		size += bitutil.BytesForBits(int64(d.Len()))
+	}
+	return size
+}
+
+// valuesSize is dataSize without the validity bitmap.
+func valuesSize(d arrow.ArrayData) int64 {
 	n := int64(d.Len())
 	bufs := d.Buffers()
 	var size int64
-	if len(bufs) > 0 && bufs[0] != nil {
-		size += bitutil.BytesForBits(n)
-	}
 	has := func(i int) bool { return len(bufs) > i && bufs[i] != nil }
 	switch t := d.DataType().(type) {
 	case *arrow.BooleanType:

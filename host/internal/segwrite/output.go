@@ -145,21 +145,18 @@ func (o *output) flush(ctx context.Context, w *Writer) error {
 		f := w.fields[i]
 		logID := first + int64(i)
 		key := milvuspath.InsertLog(w.cfg.Root, w.cfg.CollectionID, w.cfg.PartitionID, o.segID, f.GetFieldID(), logID)
-		col, err := joined(o.pieces[i])
-		if err != nil {
-			return fmt.Errorf("segwrite: %s: %w", key, err)
-		}
-		defer col.Release()
-		var buf bytes.Buffer
 		desc := binlog.Descriptor{Timestamp: w.cfg.Timestamp, CollectionID: w.cfg.CollectionID,
 			PartitionID: w.cfg.PartitionID, SegmentID: o.segID}
-		wr, err := binlog.EncodeInsert(&buf, desc, f, col, w.cfg.FieldOptions[f.GetFieldID()])
+		// The pieces are encoded as one column without joining them, and
+		// the object is uploaded as header + payload without a second copy.
+		e, err := binlog.EncodeInsertChunks(desc, f, o.pieces[i], w.cfg.FieldOptions[f.GetFieldID()])
 		if err != nil {
 			return fmt.Errorf("segwrite: %s: %w", key, err)
 		}
-		if err := w.put(ctx, key, buf.Bytes()); err != nil {
+		if err := w.put(ctx, key, e.Reader(), e.Bytes); err != nil {
 			return fmt.Errorf("segwrite: output %d (segment %d): %w", o.index, o.segID, err)
 		}
+		wr := e.Written
 		logs[i] = &datapb.Binlog{EntriesNum: wr.Rows, TimestampFrom: o.tsLo, TimestampTo: o.tsHi,
 			LogPath: key, LogSize: wr.Bytes, LogID: logID, MemorySize: wr.MemorySize}
 		return nil
@@ -195,7 +192,7 @@ func (o *output) finish(ctx context.Context, w *Writer) error {
 		return fmt.Errorf("segwrite: output %d (segment %d): stats log ID: %w", o.index, o.segID, err)
 	}
 	key := milvuspath.StatsLog(w.cfg.Root, w.cfg.CollectionID, w.cfg.PartitionID, o.segID, pk.GetFieldID(), logID)
-	if err := w.put(ctx, key, data); err != nil {
+	if err := w.put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
 		return fmt.Errorf("segwrite: output %d (segment %d): %w", o.index, o.segID, err)
 	}
 	o.statFB = &datapb.FieldBinlog{FieldID: pk.GetFieldID(), Binlogs: []*datapb.Binlog{{
@@ -219,22 +216,11 @@ func (o *output) release() {
 	o.resetChunk()
 }
 
-// joined returns the pieces as one array (a new reference).
-func joined(ps []arrow.Array) (arrow.Array, error) {
-	if len(ps) == 1 {
-		ps[0].Retain()
-		return ps[0], nil
-	}
-	return array.Concatenate(ps, memory.DefaultAllocator)
-}
-
 func releaseAll(as []arrow.Array) {
 	for _, a := range as {
 		a.Release()
 	}
 }
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 
 // parallel runs fn(0..n-1) with at most limit calls in flight and returns
 // the error of the lowest failing index.

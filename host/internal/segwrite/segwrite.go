@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -301,15 +302,16 @@ func (w *Writer) Abort(ctx context.Context) error {
 // and stats logs) so far.
 func (w *Writer) Stats() (rows, bytes int64) { return w.rows.Load(), w.bytes.Load() }
 
-// put uploads data under key, remembering the key first for Abort.
-func (w *Writer) put(ctx context.Context, key string, data []byte) error {
+// put uploads the size bytes of r under key, remembering the key first for
+// Abort.
+func (w *Writer) put(ctx context.Context, key string, r io.Reader, size int64) error {
 	w.mu.Lock()
 	w.written = append(w.written, key)
 	w.mu.Unlock()
-	if err := w.cfg.Store.Put(ctx, key, bytesReader(data), int64(len(data))); err != nil {
+	if err := w.cfg.Store.Put(ctx, key, r, size); err != nil {
 		return err
 	}
-	w.bytes.Add(int64(len(data)))
+	w.bytes.Add(size)
 	return nil
 }
 
