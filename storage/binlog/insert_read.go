@@ -17,6 +17,10 @@ import (
 // DefaultBatchRows is the batch size Milvus' V1 reader uses (§9.6).
 const DefaultBatchRows = 1024
 
+// readBufferSize is the Parquet read buffer per open payload: pages larger
+// than it are read whole.
+const readBufferSize = 1 << 20
+
 // InsertReader streams the column of one insert binlog in Arrow batches.
 // Only the first data event is read, as Milvus' C++ loader and compaction
 // reader do. Memory is bounded by one Parquet column chunk (one row group of
@@ -73,6 +77,11 @@ func openInsert(f *File, r io.ReaderAt, field *schemapb.FieldSchema, batchRows i
 		batchRows = DefaultBatchRows
 	}
 	props := parquet.NewReaderProperties(memory.DefaultAllocator)
+	// Read pages through a small buffer instead of copying each whole column
+	// chunk out of r first: r usually holds the payload in memory already,
+	// and a vector chunk is as large as the binlog.
+	props.BufferedStreamEnabled = true
+	props.BufferSize = readBufferSize
 	pf, err := file.NewParquetReader(f.Payload(r, 0), file.WithReadProps(props))
 	if err != nil {
 		return nil, fmt.Errorf("payload is not a valid Parquet file: %w", err)
