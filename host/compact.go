@@ -73,6 +73,15 @@ type Options struct {
 	// FieldOptions overrides the binlog writer options per field ID, e.g.
 	// uncompressed vectors. Default: Milvus's (ZSTD level 3).
 	FieldOptions map[int64]binlog.WriterOptions
+	// LimitHeap keeps the Go runtime's soft memory limit
+	// (debug.SetMemoryLimit) at HeapLimitBase plus the host shares of the
+	// running tasks' leases (plus the strategy share of native strategies,
+	// whose memory is Go heap), so the garbage collector works to keep the
+	// process within what the pool granted instead of letting the heap
+	// grow to twice the live data. The limit is process-wide: set this
+	// only when the host owns the process, as compact-host does. An
+	// operator's GOMEMLIMIT takes precedence.
+	LimitHeap bool
 }
 
 // Progress is a snapshot of a running task's counters.

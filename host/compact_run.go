@@ -75,6 +75,13 @@ func (h *Host) Compact(ctx context.Context, plan *datapb.CompactionPlan, opts ..
 			h.log.Error("returning the task's lease failed", "plan", p.GetPlanID(), "error", rerr)
 		}
 	}()
+	if h.opts.LimitHeap {
+		share := est.Host
+		if !s.wasm() {
+			share += int64(grant) // a native strategy's memory is Go heap too
+		}
+		defer reserveHeap(share)()
+	}
 
 	var res *pipeline.Result
 	for attempt := 0; ; attempt++ {

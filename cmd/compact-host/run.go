@@ -94,7 +94,7 @@ func runPlan(cmd *cobra.Command, f *runFlags) error {
 
 	prog := newProgressReporter(f.progress, os.Stderr, log, expectedRows(plan))
 	h, err := host.New(ctx, host.Options{
-		Store: store, RootPath: f.root, Pool: pool, Logger: log, Progress: prog.update,
+		Store: store, RootPath: f.root, Pool: pool, Logger: log, Progress: prog.update, LimitHeap: true,
 		RuntimeConfig: host.Config{CacheDir: f.cacheDir, Logger: log, TaskTimeout: f.timeout},
 	})
 	if err != nil {

@@ -184,7 +184,7 @@ func runServe(parent context.Context, sf *storageFlags, o serveOptions) error {
 	comp := &hostCompactor{progress: map[int64]func(server.Progress){}}
 	h, err := host.New(ctx, host.Options{
 		Store: store, RootPath: o.rootPath, Runtime: rt, Plugins: reg, Pool: pool,
-		Logger: log, Progress: comp.report, TaskTimeout: o.taskTimeout,
+		Logger: log, Progress: comp.report, TaskTimeout: o.taskTimeout, LimitHeap: true,
 	})
 	if err != nil {
 		return err
