@@ -25,6 +25,20 @@ const (
 	DefaultGuestHeapFactor   = 2.0 // Go GC with GOGC=100 lets the heap reach 2x live data
 	DefaultReadAhead         = 2   // batches in flight per open input (one decoding, one queued)
 	DefaultBinlogMaxSize     = 64 << 20
+	DefaultPrefetch          = 1 // encoded chunks downloaded ahead of the one decoding, per open input
+	// DefaultEncodeFactor is the Go heap the Parquet encoding of one output
+	// chunk holds, per byte of the chunk: the pre-sized payload buffer (1x),
+	// arrow-go's page buffers, kept in its buffer pool between pages (about
+	// 1.8x for 768-dim vectors), and the ZSTD encoder's history. Measured
+	// from the live-heap profile of the 512 MiB bench case (BENCH.md).
+	DefaultEncodeFactor = 3.0
+	// DefaultHostHeapFactor scales the host terms to the Go heap the task
+	// needs. Measured on the 512 MiB bench case (BENCH.md): the live heap
+	// is ~1.35x the terms (arrow-go's pooled page buffers and the ZSTD
+	// encoders' state come on top of what the terms model), and a memory
+	// limit at the lease (host Options.LimitHeap) needs ~20% more than the
+	// live heap for the collector not to run back to back.
+	DefaultHostHeapFactor = 1.6
 	DefaultVarWidthExpansion = 3.0 // decoded/encoded bytes of variable-width data without memory_size
 	DefaultVarWidth          = 64  // bytes per value of a variable-width field with no size data at all
 	// DecisionBytesPerRow is the strategy's answer per row it sees: keep or
@@ -61,6 +75,12 @@ type EstimateOptions struct {
 	OpenInputs int
 	// BinlogMaxSize caps the output chunk buffer (dataNode.segment.binlog.maxsize).
 	BinlogMaxSize int64
+	// Prefetch is the encoded chunks downloaded ahead per open input.
+	Prefetch int
+	// EncodeFactor is the heap of encoding one output chunk per chunk byte.
+	EncodeFactor float64
+	// HostHeapFactor multiplies the host's live data for GC headroom.
+	HostHeapFactor float64
 }
 
 // MemoryEstimate is the memory a plan needs, split into the strategy's share
@@ -82,10 +102,13 @@ type MemoryEstimate struct {
 	GuestDecisions int64 // its per-row answers
 	GuestDeleteMap int64 // its pk -> delete ts maps
 
-	HostReadBatches   int64 // decoded batches of all columns in flight
+	HostReadBatches   int64 // decoded batches read ahead of the strategy
+	HostHeldBatches   int64 // delivered batches held until the write stage applies their runs
 	HostObjectBuffers int64 // fetched, still-encoded binlog chunks being decoded
-	HostOutputChunk   int64 // output chunk buffered before encoding and upload
+	HostOutputChunk   int64 // output chunk: the input batches its rows are slices of
+	HostOutputEncode  int64 // Parquet encoding of the chunk being flushed
 	HostDeleteData    int64 // decoded deltalog records (pk, ts)
+	HostHeadroom      int64 // GC headroom over the terms above
 }
 
 // Estimate computes a plan's memory from its schema, row counts
@@ -119,13 +142,19 @@ type MemoryEstimate struct {
 // and the host's in-flight buffers are
 //
 //	I                 = min(OpenInputs, segments)
+//	C                 = min(BinlogMaxSize, N * W): one output chunk
 //	HostReadBatches   = I * ReadAhead * B * W
-//	HostObjectBuffers = I * max over segments of (sum over columns of the
-//	                    largest log_size of that column): one encoded chunk per
-//	                    open input while it decodes
-//	HostOutputChunk   = min(BinlogMaxSize, N * W)
+//	HostHeldBatches   = (I * ReadAhead + 1) * B * W: the host's held-input
+//	                    budget plus the batch the strategy is deciding
+//	HostObjectBuffers = I * (Prefetch + 1) * max over segments of (sum over
+//	                    columns of the largest log_size of that column): the
+//	                    encoded chunk decoding and the ones downloaded ahead
+//	HostOutputChunk   = C + 2 * B * W: the chunk's rows are slices of whole
+//	                    input batches, one partly used at each end
+//	HostOutputEncode  = EncodeFactor * C
 //	HostDeleteData    = D * (K + 8), plus 4 offset bytes per VarChar key
-//	Host              = the sum of the four
+//	HostHeadroom      = (HostHeapFactor - 1) * the sum of the six
+//	Host              = the sum of the seven
 //
 // Total = Strategy + Host. The result is an estimate; the terms are exported
 // so tests can compare each with measured peaks.
@@ -166,7 +195,8 @@ type estimator struct {
 func (e *estimator) init() error {
 	o := &e.opts
 	if o.BatchRows < 0 || o.GuestMinBytes < 0 || o.GuestRuntimeBytes < 0 || o.GuestHeapFactor < 0 ||
-		o.ReadAhead < 0 || o.OpenInputs < 0 || o.BinlogMaxSize < 0 || math.IsNaN(o.GuestHeapFactor) {
+		o.ReadAhead < 0 || o.OpenInputs < 0 || o.BinlogMaxSize < 0 || math.IsNaN(o.GuestHeapFactor) ||
+		o.Prefetch < 0 || o.EncodeFactor < 0 || math.IsNaN(o.EncodeFactor) || o.HostHeapFactor < 0 || math.IsNaN(o.HostHeapFactor) {
 		return fmt.Errorf("negative estimate option in %+v", *o)
 	}
 	setDefault(&o.BatchRows, DefaultBatchRows)
@@ -175,6 +205,9 @@ func (e *estimator) init() error {
 	setDefault(&o.GuestHeapFactor, DefaultGuestHeapFactor)
 	setDefault(&o.ReadAhead, DefaultReadAhead)
 	setDefault(&o.BinlogMaxSize, DefaultBinlogMaxSize)
+	setDefault(&o.Prefetch, DefaultPrefetch)
+	setDefault(&o.EncodeFactor, DefaultEncodeFactor)
+	setDefault(&o.HostHeapFactor, DefaultHostHeapFactor)
 	segs := e.plan.GetSegmentBinlogs()
 	if len(segs) == 0 {
 		return fmt.Errorf("plan references no segments")
@@ -436,6 +469,7 @@ func (e *estimator) compute() MemoryEstimate {
 	b := float64(min(o.BatchRows, e.rows))
 	w, _ := e.allWidth()
 	ws, _ := e.rowWidth(o.StrategyFields)
+	chunk := min(float64(o.BinlogMaxSize), math.Ceil(n*w))
 	r := b
 	if o.RetainRows {
 		r = n
@@ -467,14 +501,21 @@ func (e *estimator) compute() MemoryEstimate {
 		GuestDeleteMap: clampInt(d * (guestKey + 8) * goMapFactor),
 
 		HostReadBatches:   clampInt(math.Ceil(float64(o.OpenInputs) * float64(o.ReadAhead) * b * w)),
-		HostObjectBuffers: clampInt(float64(o.OpenInputs) * float64(e.maxObj)),
-		HostOutputChunk:   clampInt(min(float64(o.BinlogMaxSize), math.Ceil(n*w))),
+		HostHeldBatches:   clampInt(math.Ceil((float64(o.OpenInputs)*float64(o.ReadAhead) + 1) * b * w)),
+		HostObjectBuffers: clampInt(float64(o.OpenInputs) * float64(o.Prefetch+1) * float64(e.maxObj)),
+		HostOutputChunk:   clampInt(chunk + math.Ceil(2*b*w)),
+		HostOutputEncode:  clampInt(math.Ceil(o.EncodeFactor * chunk)),
 		HostDeleteData:    clampInt(d * (hostKey + 8)),
 	}
 	live := float64(est.GuestData) + float64(est.GuestDecisions) + float64(est.GuestDeleteMap)
 	guest := float64(est.GuestBase) + math.Ceil(o.GuestHeapFactor*live)
 	est.Strategy = clampInt(math.Ceil(guest/wasmPageSize) * wasmPageSize)
-	est.Host = satAdd(satAdd(est.HostReadBatches, est.HostObjectBuffers), satAdd(est.HostOutputChunk, est.HostDeleteData))
+	live = 0
+	for _, t := range []int64{est.HostReadBatches, est.HostHeldBatches, est.HostObjectBuffers, est.HostOutputChunk, est.HostOutputEncode, est.HostDeleteData} {
+		live += float64(t)
+	}
+	est.HostHeadroom = clampInt(math.Ceil((o.HostHeapFactor - 1) * live))
+	est.Host = clampInt(live + float64(est.HostHeadroom))
 	est.Total = satAdd(est.Strategy, est.Host)
 	return est
 }

@@ -1,6 +1,7 @@
 package mempool
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -74,12 +75,19 @@ func TestEstimateMixPlanFormula(t *testing.T) {
 		// 6291456 + 2*(16000+8000+32000) = 6403456 -> 98 pages
 		Strategy:        98 * 65536,
 		HostReadBatches: 2 * 2 * 1000 * 600125 / 1000,
-		// per segment, the largest log of each column: seg 1 30000+40000+20000+3000000+120000
-		HostObjectBuffers: 2 * 3210000,
-		HostOutputChunk:   15000 * 600125 / 1000,
-		HostDeleteData:    1000 * 16,
+		HostHeldBatches: (2*2 + 1) * 1000 * 600125 / 1000,
+		// per segment, the largest log of each column: seg 1 30000+40000+20000+3000000+120000;
+		// two open inputs, each with the chunk decoding and one downloaded ahead
+		HostObjectBuffers: 2 * 2 * 3210000,
+		// C = N*W (below BinlogMaxSize) + two partly used batches
+		HostOutputChunk:  15000*600125/1000 + 2*1000*600125/1000,
+		HostOutputEncode: 3 * 15000 * 600125 / 1000,
+		HostDeleteData:   1000 * 16,
 	}
-	want.Host = want.HostReadBatches + want.HostObjectBuffers + want.HostOutputChunk + want.HostDeleteData
+	live := want.HostReadBatches + want.HostHeldBatches + want.HostObjectBuffers + want.HostOutputChunk + want.HostOutputEncode + want.HostDeleteData
+	factor := float64(DefaultHostHeapFactor) // computed at run time, as Estimate does
+	want.HostHeadroom = int64(math.Ceil((factor - 1) * float64(live)))
+	want.Host = live + want.HostHeadroom
 	want.Total = want.Strategy + want.Host
 	if e != want {
 		t.Fatalf("estimate\n got %+v\nwant %+v", e, want)
@@ -103,14 +111,19 @@ func TestEstimateOptionsChangeTheRightTerms(t *testing.T) {
 		t.Fatalf("vector strategy field: %+v", vec)
 	}
 
-	one := mustEstimate(t, mixPlan(), EstimateOptions{BatchRows: 1000, GuestMinBytes: 2 << 20, OpenInputs: 1, ReadAhead: 1})
-	if one.HostReadBatches != 600125 || one.HostObjectBuffers != 3210000 || one.Strategy != base.Strategy {
+	one := mustEstimate(t, mixPlan(), EstimateOptions{BatchRows: 1000, GuestMinBytes: 2 << 20, OpenInputs: 1, ReadAhead: 1, Prefetch: 2})
+	if one.HostReadBatches != 600125 || one.HostHeldBatches != 2*600125 || one.HostObjectBuffers != 3*3210000 || one.Strategy != base.Strategy {
 		t.Fatalf("one open input: %+v", one)
 	}
 
 	capped := mustEstimate(t, mixPlan(), EstimateOptions{BatchRows: 1000, GuestMinBytes: 2 << 20, BinlogMaxSize: 1 << 20})
-	if capped.HostOutputChunk != 1<<20 {
-		t.Fatalf("output chunk not capped: %d", capped.HostOutputChunk)
+	if capped.HostOutputChunk != 1<<20+2*600125 || capped.HostOutputEncode != 3<<20 {
+		t.Fatalf("output chunk not capped: %d, encode %d", capped.HostOutputChunk, capped.HostOutputEncode)
+	}
+
+	tight := mustEstimate(t, mixPlan(), EstimateOptions{BatchRows: 1000, GuestMinBytes: 2 << 20, EncodeFactor: 1, HostHeapFactor: 1})
+	if tight.HostOutputEncode != base.HostOutputChunk-2*600125 || tight.HostHeadroom != 0 || tight.Strategy != base.Strategy {
+		t.Fatalf("EncodeFactor 1, HostHeapFactor 1: %+v", tight)
 	}
 
 	def := mustEstimate(t, mixPlan(), EstimateOptions{})

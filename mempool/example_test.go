@@ -87,12 +87,13 @@ func ExampleEstimate() {
 	}
 	fmt.Printf("rows %d, deletes %d, %d bytes/row (strategy sees %d)\n", est.Rows, est.Deletes, est.RowBytes, est.StrategyRowBytes)
 	fmt.Printf("strategy %d MiB + host %d MiB = lease %d MiB\n", est.Strategy>>20, est.Host>>20, est.Total>>20)
-	fmt.Printf("host: reads %d MiB, objects %d MiB, output chunk %d MiB\n",
-		est.HostReadBatches>>20, est.HostObjectBuffers>>20, est.HostOutputChunk>>20)
+	fmt.Printf("host: reads %d MiB, held %d MiB, objects %d MiB, output chunk %d MiB, encoding %d MiB, headroom %d MiB\n",
+		est.HostReadBatches>>20, est.HostHeldBatches>>20, est.HostObjectBuffers>>20, est.HostOutputChunk>>20,
+		est.HostOutputEncode>>20, est.HostHeadroom>>20)
 	// Output:
 	// rows 300000, deletes 10000, 3096 bytes/row (strategy sees 16)
-	// strategy 6 MiB + host 227 MiB = lease 234 MiB
-	// host: reads 48 MiB, objects 114 MiB, output chunk 64 MiB
+	// strategy 6 MiB + host 990 MiB = lease 996 MiB
+	// host: reads 48 MiB, held 60 MiB, objects 229 MiB, output chunk 88 MiB, encoding 192 MiB, headroom 371 MiB
 }
 
 func ExampleController() {

@@ -40,6 +40,8 @@ type Case struct {
 	// Host knobs (0 = the host's defaults) and the child's GOMEMLIMIT.
 	BatchRows, ReadParallelism, UploadParallelism int
 	MemLimit                                      string
+	// NoHeapLimit turns host.Options.LimitHeap off (compact-host sets it).
+	NoHeapLimit bool
 }
 
 // Case kinds.
@@ -117,6 +119,7 @@ func Run(ctx context.Context, env Env, c Case) (*Result, error) {
 		return nil, err
 	}
 	defer stop()
+	live := watchLiveHeap()
 	var r *Result
 	switch c.Kind {
 	case KindMix:
@@ -143,6 +146,7 @@ func Run(ctx context.Context, env Env, c Case) (*Result, error) {
 		r.Extra = map[string]float64{}
 	}
 	r.Extra["load1"] = load1()
+	r.Extra["live_heap_mib"] = float64(live()) / (1 << 20)
 	if r.Seconds > 0 {
 		r.MBps = float64(r.InputBytes) / r.Seconds / 1e6
 		r.RowsPerSec = float64(r.Rows) / r.Seconds
@@ -303,7 +307,7 @@ func newHost(ctx context.Context, env Env, c Case, store objstore.Store, pool *m
 		return nil, nil, err
 	}
 	h, err := host.New(ctx, host.Options{Store: store, Runtime: rt, Pool: pool, FieldOptions: fo, TaskTimeout: time.Hour, Logger: caseLogger(),
-		BatchRows: c.BatchRows, ReadParallelism: c.ReadParallelism, UploadParallelism: c.UploadParallelism})
+		LimitHeap: !c.NoHeapLimit && c.MemLimit == "", BatchRows: c.BatchRows, ReadParallelism: c.ReadParallelism, UploadParallelism: c.UploadParallelism})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -75,6 +75,8 @@ func Cases(suite string, o Options) ([]Case, error) {
 			c    Case
 		}{
 			{"defaults-batch-8192", Case{}},
+			{"no-heap-limit", Case{NoHeapLimit: true}},
+			{"no-heap-limit-vectors-nodict", Case{NoHeapLimit: true, Vectors: VectorsNoDict}},
 			{"batch-4096", Case{BatchRows: 4096}},
 			{"batch-1024", Case{BatchRows: 1024}},
 			{"read-par-1", Case{ReadParallelism: 1}},

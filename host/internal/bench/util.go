@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -56,8 +57,8 @@ func startProfile(path string) (func(), error) {
 		f.Close()
 		return nil, err
 	}
-	// Keep the heap profile taken when RSS was highest (in-use figures are
-	// as of the last GC before that moment).
+	// Keep the heap profile taken when the live heap was largest (in-use
+	// figures are as of the GC that measured it).
 	stopPeak := make(chan struct{})
 	peakDone := make(chan []byte)
 	go func() {
@@ -71,8 +72,8 @@ func startProfile(path string) (func(), error) {
 				peakDone <- best
 				return
 			case <-t.C:
-				if rss := procStatus("VmRSS"); rss > top+top/20 {
-					top = rss
+				if live := liveHeap(); live > top+top/20 {
+					top = live
 					var b bytes.Buffer
 					pprof.Lookup("heap").WriteTo(&b, 0)
 					best = b.Bytes()
@@ -151,4 +152,36 @@ func load1() float64 {
 	}
 	v, _ := strconv.ParseFloat(f[0], 64)
 	return v
+}
+
+// watchLiveHeap samples the Go heap's live bytes (as of each GC) every
+// 10 ms until the returned function is called, which returns the most seen.
+func watchLiveHeap() func() int64 {
+	stop := make(chan struct{})
+	done := make(chan int64)
+	go func() {
+		var top int64
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			top = max(top, liveHeap())
+			select {
+			case <-stop:
+				done <- top
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() int64 { close(stop); return <-done }
+}
+
+// liveHeap is the Go heap's live bytes as of the last GC.
+func liveHeap() int64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int64(s[0].Value.Uint64())
 }
