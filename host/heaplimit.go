@@ -10,7 +10,7 @@ import (
 // HeapLimitBase is the Go memory the process needs besides its tasks'
 // host shares (runtime, stacks, the registry, idle buffers); LimitHeap keeps
 // the soft memory limit at this plus the shares of the running tasks.
-const HeapLimitBase = 48 << 20
+const HeapLimitBase = 16 << 20
 
 // heapBudget is the process-wide soft memory limit that follows the leases
 // of the tasks running under Options.LimitHeap. debug.SetMemoryLimit is

@@ -14,9 +14,10 @@
 #
 # Knobs: PKGS (default ./...) limits vet/test/fuzz to some packages, e.g.
 # PKGS=./storage/... ; FUZZTIME (default 10s) per fuzz target; MINIO_VERSION;
-# GUARD=1 adds the performance regression guard at the end (about a minute,
-# see BENCH.md; off by default because a loaded shared machine can still
-# push a ratio near its 15% limit).
+# GUARD=0 skips the performance regression guard at the end (about a
+# minute, see BENCH.md; skipped by default when PKGS is set). A load burst on a shared machine can push one
+# measurement past its 15% limit, so a failed check is measured once more
+# and only a second failure fails the run.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -117,8 +118,14 @@ while read -r dir pkg; do
 		fuzzed=$((fuzzed + 1))
 	done
 done < <(go list -f '{{.Dir}} {{.ImportPath}}' "${pkgs[@]}")
-if [[ "${GUARD:-0}" == 1 ]]; then
+guard_default=1
+[[ -n "${PKGS:-}" ]] && guard_default=0 # a run limited to some packages skips it
+if [[ "${GUARD:-$guard_default}" == 1 ]]; then
 	log "performance regression guard (host/internal/bench, baseline in testdata/baseline.json)"
-	go test -count=1 -run '^TestRegressionGuard$' ./host/internal/bench -guard -v
+	guard() { go test -count=1 -run '^TestRegressionGuard$' ./host/internal/bench -guard -v; }
+	if ! guard; then
+		log "the guard failed once; measuring again to tell a regression from a load burst"
+		guard
+	fi
 fi
 log "all passed ($fuzzed fuzz targets)"

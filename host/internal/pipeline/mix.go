@@ -446,6 +446,7 @@ func (m *mixRun) writeItem(item writeItem) {
 		for k < len(h) && uint64(h[k].FirstRow)+uint64(h[k].Rows) <= mk.upTo {
 			m.heldBytes.Add(-h[k].Bytes)
 			h[k].Release()
+			h[k] = nil // the backing array outlives the slice's front
 			k++
 		}
 		m.held[mk.seg] = h[k:]

@@ -58,6 +58,10 @@ func newOutput(w *Writer, index int, segID int64) (*output, error) {
 
 func (o *output) resetChunk() {
 	for i := range o.pieces {
+		// A released Arrow array still points at its buffers: clear the
+		// slots, or the backing array keeps the chunk's input alive (for
+		// good in a finished output, which the writer keeps for Close).
+		clear(o.pieces[i])
 		o.pieces[i] = o.pieces[i][:0]
 	}
 	o.chunkRows, o.chunkBytes, o.pinnedBytes = 0, 0, 0
@@ -123,7 +127,8 @@ func (o *output) compact() error {
 			return fmt.Errorf("segwrite: output %d: compacting a chunk: %w", o.index, err)
 		}
 		releaseAll(ps)
-		o.pieces[i] = append(o.pieces[i][:0], a)
+		clear(ps)
+		o.pieces[i] = append(ps[:0], a)
 	}
 	clear(o.pinned)
 	o.pinnedBytes = o.chunkBytes
