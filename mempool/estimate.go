@@ -38,7 +38,7 @@ const (
 	// encoders' state come on top of what the terms model), and a memory
 	// limit at the lease (host Options.LimitHeap) needs ~20% more than the
 	// live heap for the collector not to run back to back.
-	DefaultHostHeapFactor = 1.6
+	DefaultHostHeapFactor    = 1.6
 	DefaultVarWidthExpansion = 3.0 // decoded/encoded bytes of variable-width data without memory_size
 	DefaultVarWidth          = 64  // bytes per value of a variable-width field with no size data at all
 	// DecisionBytesPerRow is the strategy's answer per row it sees: keep or
@@ -119,7 +119,8 @@ type MemoryEstimate struct {
 //	      binlogs (or of the field with the most rows), summed over segments
 //	D   = delete records: entries_num of every deltalog, summed (maps of all
 //	      segments may be alive at once)
-//	B   = min(BatchRows, N)
+//	B   = min(BatchRows, N, the largest entries_num of one binlog): batches
+//	      never span two binlog chunks
 //	W_f = decoded bytes per row of field f: memory_size/entries_num from its
 //	      binlogs; else the schema's fixed width (Int64 8, FloatVector 4*dim,
 //	      ...); else for variable-width fields log_size/entries_num *
@@ -176,20 +177,22 @@ type columnUnit struct {
 	memory  int64
 	log     int64
 	maxLog  int64 // largest single log_size in this segment
+	maxRows int64 // largest single entries_num: a binlog chunk's rows
 }
 
 type estimator struct {
-	plan   *datapb.CompactionPlan
-	opts   EstimateOptions
-	fields map[int64]*schemapb.FieldSchema
-	order  []int64 // field IDs in schema order, system fields first if missing
-	pk     *schemapb.FieldSchema
-	units  map[string]*columnUnit // key: sorted child IDs, summed over segments
-	single map[int64]*columnUnit  // field -> its own V1 unit
-	rows   int64
-	dels   int64
-	delMem int64
-	maxObj int64 // max over segments of the sum of per-column max log sizes
+	plan         *datapb.CompactionPlan
+	opts         EstimateOptions
+	fields       map[int64]*schemapb.FieldSchema
+	order        []int64 // field IDs in schema order, system fields first if missing
+	pk           *schemapb.FieldSchema
+	units        map[string]*columnUnit // key: sorted child IDs, summed over segments
+	single       map[int64]*columnUnit  // field -> its own V1 unit
+	rows         int64
+	dels         int64
+	delMem       int64
+	maxObj       int64 // max over segments of the sum of per-column max log sizes
+	maxChunkRows int64 // the most rows of one binlog chunk: no batch is larger
 }
 
 func (e *estimator) init() error {
@@ -323,6 +326,7 @@ func (e *estimator) addSegment(seg *datapb.CompactionSegmentBinlogs) error {
 		acc.log += u.log
 		acc.maxLog = max(acc.maxLog, u.maxLog)
 		objBytes += u.maxLog
+		e.maxChunkRows = max(e.maxChunkRows, u.maxRows)
 		maxRows = max(maxRows, u.entries)
 		for _, id := range children {
 			if id == e.pk.GetFieldID() {
@@ -361,6 +365,7 @@ func sumBinlogs(fb *datapb.FieldBinlog, kind string) (columnUnit, error) {
 		u.memory = satAdd(u.memory, b.GetMemorySize())
 		u.log = satAdd(u.log, b.GetLogSize())
 		u.maxLog = max(u.maxLog, b.GetLogSize())
+		u.maxRows = max(u.maxRows, b.GetEntriesNum())
 	}
 	return u, nil
 }
@@ -467,6 +472,9 @@ func (e *estimator) compute() MemoryEstimate {
 	n := float64(e.rows)
 	d := float64(e.dels)
 	b := float64(min(o.BatchRows, e.rows))
+	if e.maxChunkRows > 0 { // batches never span two binlog chunks
+		b = min(b, float64(e.maxChunkRows))
+	}
 	w, _ := e.allWidth()
 	ws, _ := e.rowWidth(o.StrategyFields)
 	chunk := min(float64(o.BinlogMaxSize), math.Ceil(n*w))

@@ -126,6 +126,12 @@ func TestEstimateOptionsChangeTheRightTerms(t *testing.T) {
 		t.Fatalf("EncodeFactor 1, HostHeapFactor 1: %+v", tight)
 	}
 
+	// a batch never spans binlog chunks: the largest holds 6000 rows
+	huge := mustEstimate(t, mixPlan(), EstimateOptions{BatchRows: 1 << 20, GuestMinBytes: 2 << 20})
+	if huge.BatchRows != 6000 || huge.HostReadBatches != 2*2*6000*600125/1000 {
+		t.Fatalf("batch rows above the largest chunk: %+v", huge)
+	}
+
 	def := mustEstimate(t, mixPlan(), EstimateOptions{})
 	if def.BatchRows != 4096 || def.GuestBase != DefaultGuestMinBytes+DefaultGuestRuntimeBytes {
 		t.Fatalf("defaults: %+v", def)
