@@ -75,7 +75,10 @@ func (h *Host) Compact(ctx context.Context, plan *datapb.CompactionPlan, opts ..
 			h.log.Error("returning the task's lease failed", "plan", p.GetPlanID(), "error", rerr)
 		}
 	}()
-	if h.opts.LimitHeap {
+	// Only mix tasks move the limit: Estimate models their data path; an L0
+	// task holds deletes and stats logs it does not model yet, and a limit
+	// at its small host share made the collector run back to back.
+	if h.opts.LimitHeap && p.Type == abi.CompactionMix {
 		share := est.Host
 		if !s.wasm() {
 			share += int64(grant) // a native strategy's memory is Go heap too
