@@ -19,7 +19,7 @@ import (
 type benchCase struct {
 	name  string
 	field *schemapb.FieldSchema
-	col   func() arrow.Array
+	col   func(testing.TB) arrow.Array
 	opts  WriterOptions
 }
 
@@ -28,7 +28,7 @@ func benchCases() []benchCase {
 	vec := testField(101, schemapb.DataType_FloatVector, 768, false)
 	pk := testField(100, schemapb.DataType_Int64, 0, false)
 	pk.IsPrimaryKey = true
-	vecCol := func() arrow.Array {
+	vecCol := func(testing.TB) arrow.Array {
 		rng := rand.New(rand.NewSource(1))
 		b := array.NewFixedSizeBinaryBuilder(memory.DefaultAllocator, &arrow.FixedSizeBinaryType{ByteWidth: 768 * 4})
 		row := make([]float32, 768)
@@ -40,8 +40,8 @@ func benchCases() []benchCase {
 		}
 		return b.NewArray()
 	}
-	pkCol := func(n int) func() arrow.Array {
-		return func() arrow.Array {
+	pkCol := func(n int) func(testing.TB) arrow.Array {
+		return func(testing.TB) arrow.Array {
 			b := array.NewInt64Builder(memory.DefaultAllocator)
 			for i := 0; i < n; i++ {
 				b.Append(int64(i)*3 + 449_000_000_000)
@@ -50,12 +50,30 @@ func benchCases() []benchCase {
 		}
 	}
 	raw := compress.Codecs.Uncompressed
-	return []benchCase{
+	cases := []benchCase{
 		{"FloatVector768", vec, vecCol, WriterOptions{}},
 		{"FloatVector768-raw", vec, vecCol, WriterOptions{Compression: &raw, DisableDictionary: true}},
 		{"Int64pk-20k", pk, pkCol(rows), WriterOptions{}},
 		{"Int64pk-1M", pk, pkCol(1_000_000), WriterOptions{}},
 	}
+	// The scalar types of gen's schema, 1M rows each, Milvus's defaults;
+	// the nullable ones with every third row null (makeColumn).
+	for _, sc := range []struct {
+		name     string
+		dt       schemapb.DataType
+		nullable bool
+	}{
+		{"Bool-1M", schemapb.DataType_Bool, false},
+		{"Int32-1M", schemapb.DataType_Int32, false},
+		{"Int64-1M", schemapb.DataType_Int64, false},
+		{"Double-nullable-1M", schemapb.DataType_Double, true},
+		{"VarChar-nullable-1M", schemapb.DataType_VarChar, true},
+		{"JSON-1M", schemapb.DataType_JSON, false},
+	} {
+		f := testField(102, sc.dt, 0, sc.nullable)
+		cases = append(cases, benchCase{sc.name, f, func(tb testing.TB) arrow.Array { return makeColumn(tb, f, 1_000_000, sc.nullable) }, WriterOptions{}})
+	}
+	return cases
 }
 
 // BenchmarkBinlog reports encode and decode throughput in uncompressed
@@ -63,7 +81,7 @@ func benchCases() []benchCase {
 // object for comparison (throughput in file bytes).
 func BenchmarkBinlog(b *testing.B) {
 	for _, c := range benchCases() {
-		col := c.col()
+		col := c.col(b)
 		mem := MemorySize(col, c.field)
 		var enc bytes.Buffer
 		if _, err := EncodeInsert(&enc, baseDesc, c.field, col, c.opts); err != nil {
