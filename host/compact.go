@@ -75,8 +75,9 @@ type Options struct {
 	FieldOptions map[int64]binlog.WriterOptions
 	// LimitHeap keeps the Go runtime's soft memory limit
 	// (debug.SetMemoryLimit) at HeapLimitBase plus the host shares of the
-	// running mix tasks' leases (plus the strategy share of native strategies,
-	// whose memory is Go heap), so the garbage collector works to keep the
+	// running mix tasks' leases (plus, for a native strategy, whose memory
+	// is Go heap, its grant less the wasm module base it reserves), so the
+	// garbage collector works to keep the
 	// process within what the pool granted instead of letting the heap
 	// grow to twice the live data. The limit is process-wide: set this
 	// only when the host owns the process, as compact-host does. An

@@ -81,7 +81,9 @@ func (h *Host) Compact(ctx context.Context, plan *datapb.CompactionPlan, opts ..
 	if h.opts.LimitHeap && p.Type == abi.CompactionMix {
 		share := est.Host
 		if !s.wasm() {
-			share += int64(grant) // a native strategy's memory is Go heap too
+			// A native strategy's data is Go heap too; the grant's base (a
+			// wasm module's minimum memory and its Go runtime) is not.
+			share += max(est.Strategy-est.GuestBase, 0)
 		}
 		defer reserveHeap(share)()
 	}

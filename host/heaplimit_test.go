@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/compacthost/compacthost/mempool"
 	"github.com/compacthost/compacthost/plugins/mix/mixstrategy"
 	"github.com/compacthost/compacthost/storage/objstore/objstoretest"
 )
@@ -49,8 +50,8 @@ func TestReserveHeapFollowsTasks(t *testing.T) {
 	}
 }
 
-// With LimitHeap a task runs under base + its host share (+ the grant of a
-// native strategy), and the limit from before comes back after it.
+// With LimitHeap a task runs under base + its host share (+ the data part
+// of a native strategy's grant), and the limit from before comes back.
 func TestCompactLimitHeap(t *testing.T) {
 	if heapLimitFromEnv {
 		t.Skip("GOMEMLIMIT is set: LimitHeap leaves the limit alone")
@@ -75,8 +76,10 @@ func TestCompactLimitHeap(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkMix(t, store, col.MixPlan, res, pr.final())
-	if len(during) == 0 || during[0] != HeapLimitBase+used[0] {
-		t.Fatalf("limit during the task %v, want base + the lease (%v)", during, used)
+	// a native strategy's grant counts without the wasm base it reserves
+	guestBase := int64(mempool.DefaultGuestMinBytes + mempool.DefaultGuestRuntimeBytes)
+	if len(during) == 0 || during[0] != HeapLimitBase+used[0]-guestBase {
+		t.Fatalf("limit during the task %v, want base + the lease (%v) - the wasm guest base %d", during, used, guestBase)
 	}
 	if got := debug.SetMemoryLimit(-1); got != before {
 		t.Fatalf("limit after the task %d, want %d", got, before)
