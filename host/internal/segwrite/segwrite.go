@@ -160,6 +160,9 @@ func (w *Writer) Append(ctx context.Context, output int, cols map[int64]arrow.Ar
 	}
 	o.append(w, cols, offset, count)
 	w.rows.Add(int64(count))
+	if err := o.joinShort(); err != nil {
+		return w.fail(err)
+	}
 	if o.chunkBytes >= w.cfg.ChunkBytes {
 		if err := o.flush(ctx, w); err != nil {
 			return w.fail(err)
