@@ -138,38 +138,38 @@ func (o *output) joinShort() error {
 	if o.shortRows < joinRows || len(o.pieces[0])-o.shortFrom < 2 {
 		return nil
 	}
-	for i, ps := range o.pieces {
-		tail := ps[o.shortFrom:]
-		a, err := array.Concatenate(tail, memory.DefaultAllocator)
-		if err != nil {
-			return fmt.Errorf("segwrite: output %d: joining short runs: %w", o.index, err)
-		}
-		releaseAll(tail)
-		clear(tail)
-		o.pieces[i] = append(ps[:o.shortFrom], a)
-	}
-	o.shortFrom, o.shortRows = len(o.pieces[0]), 0
-	return nil
+	return o.joinFrom(o.shortFrom, "joining short runs")
 }
 
 // compact copies the chunk's pieces into one array per field so that the
 // source batches they reference can be freed (many sparse appends would
-// otherwise keep whole batches alive).
+// otherwise keep whole batches alive). It copies even one piece: it may be
+// a slice of a large batch.
 func (o *output) compact() error {
-	for i, ps := range o.pieces {
-		if len(ps) == 0 {
-			continue
-		}
-		a, err := array.Concatenate(ps, memory.DefaultAllocator) // copies even one piece: it may be a slice of a large batch
-		if err != nil {
-			return fmt.Errorf("segwrite: output %d: compacting a chunk: %w", o.index, err)
-		}
-		releaseAll(ps)
-		clear(ps)
-		o.pieces[i] = append(ps[:0], a)
+	if err := o.joinFrom(0, "compacting a chunk"); err != nil {
+		return err
 	}
 	clear(o.pinned)
 	o.pinnedBytes = o.chunkBytes
+	return nil
+}
+
+// joinFrom replaces pieces [from:] of every field with one array holding
+// their rows, and releases them.
+func (o *output) joinFrom(from int, what string) error {
+	for i, ps := range o.pieces {
+		tail := ps[from:]
+		if len(tail) == 0 {
+			continue
+		}
+		a, err := array.Concatenate(tail, memory.DefaultAllocator)
+		if err != nil {
+			return fmt.Errorf("segwrite: output %d: %s: %w", o.index, what, err)
+		}
+		releaseAll(tail)
+		clear(tail)
+		o.pieces[i] = append(ps[:from], a)
+	}
 	o.shortFrom, o.shortRows = len(o.pieces[0]), 0
 	return nil
 }
