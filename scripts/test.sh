@@ -111,11 +111,12 @@ go test -race -count=1 "${pkgs[@]}"
 log "fuzz targets, $FUZZTIME each"
 fuzzed=0
 fuzzlog="$minio_dir/fuzz.log" # removed with the MinIO directory on exit
+fuzz_one() { go test -run='^$' -fuzz="^$2\$" -fuzztime="$FUZZTIME" -fuzzminimizetime=2s "$1"; }
 while read -r dir pkg; do
 	names="$(grep -hoE '^func Fuzz[A-Za-z0-9_]*\(' "$dir"/*_test.go 2>/dev/null | sed -e 's/^func //' -e 's/($//' | sort -u || true)"
 	for name in $names; do
 		log "fuzz $pkg $name"
-		if ! go test -run='^$' -fuzz="^${name}\$" -fuzztime="$FUZZTIME" -fuzzminimizetime=2s "$pkg" 2>&1 | tee "$fuzzlog"; then
+		if ! fuzz_one "$pkg" "$name" 2>&1 | tee "$fuzzlog"; then
 			# Go 1.26's fuzz coordinator can report "context deadline exceeded"
 			# when -fuzztime ends mid-call (go.dev/issue/75804, fixed in 1.27):
 			# no input failed then. A real finding writes its input; that fails.
@@ -123,7 +124,7 @@ while read -r dir pkg; do
 				exit 1
 			fi
 			log "fuzz $name: deadline race at the end of -fuzztime (go.dev/issue/75804), no failing input; running it again"
-			go test -run='^$' -fuzz="^${name}\$" -fuzztime="$FUZZTIME" -fuzzminimizetime=2s "$pkg"
+			fuzz_one "$pkg" "$name"
 		fi
 		fuzzed=$((fuzzed + 1))
 	done
