@@ -1,7 +1,6 @@
 package host
 
 import (
-	"math"
 	"os"
 	"runtime/debug"
 	"sync"
@@ -54,13 +53,4 @@ func reserveHeap(share int64) func() {
 			debug.SetMemoryLimit(HeapLimitBase + heapBudget.shares)
 		})
 	}
-}
-
-// currentHeapLimit returns the Go runtime's soft memory limit (for tests).
-func currentHeapLimit() int64 {
-	l := debug.SetMemoryLimit(-1)
-	if l == math.MaxInt64 {
-		return -1
-	}
-	return l
 }

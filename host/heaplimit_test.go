@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"math"
 	"runtime/debug"
 	"sync"
 	"testing"
@@ -84,4 +85,13 @@ func TestCompactLimitHeap(t *testing.T) {
 	if got := debug.SetMemoryLimit(-1); got != before {
 		t.Fatalf("limit after the task %d, want %d", got, before)
 	}
+}
+
+// currentHeapLimit returns the Go runtime's soft memory limit, -1 for none.
+func currentHeapLimit() int64 {
+	l := debug.SetMemoryLimit(-1)
+	if l == math.MaxInt64 {
+		return -1
+	}
+	return l
 }
