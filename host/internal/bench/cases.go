@@ -11,7 +11,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/compacthost/compacthost/host"
 	"github.com/compacthost/compacthost/host/internal/segread"
@@ -19,7 +18,6 @@ import (
 	"github.com/compacthost/compacthost/mempool"
 	"github.com/compacthost/compacthost/storage/binlog"
 	"github.com/compacthost/compacthost/storage/gen"
-	"github.com/compacthost/compacthost/storage/milvuspath"
 	"github.com/compacthost/compacthost/storage/objstore"
 )
 
@@ -422,8 +420,8 @@ func runCopy(ctx context.Context, env Env, c Case) (*Result, error) {
 // most plan.max_size bytes through segread and segwrite, deletes what it
 // wrote, and returns the rows and stored bytes written.
 func CopyPlan(ctx context.Context, store objstore.Store, plan *datapb.CompactionPlan, fo map[int64]binlog.WriterOptions) (rows, stored int64, err error) {
-	plan = proto.Clone(plan).(*datapb.CompactionPlan)
-	if err := milvuspath.FillPlan(host.DefaultRootPath, plan); err != nil {
+	plan, err = filledPlan(plan)
+	if err != nil {
 		return 0, 0, err
 	}
 	segs := plan.GetSegmentBinlogs()

@@ -11,7 +11,9 @@ import (
 	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/compacthost/compacthost/host"
 	"github.com/compacthost/compacthost/storage/gen"
+	"github.com/compacthost/compacthost/storage/milvuspath"
 	"github.com/compacthost/compacthost/storage/objstore"
 )
 
@@ -212,3 +214,13 @@ func decodeMeta(dir string, b []byte) (*Dataset, error) {
 
 // Store opens the dataset's local store.
 func (d *Dataset) Store() (objstore.Store, error) { return objstore.NewLocal(d.Dir) }
+
+// filledPlan returns a copy of plan with every log key filled in under the
+// host's default root path, for code that reads the binlogs itself.
+func filledPlan(plan *datapb.CompactionPlan) (*datapb.CompactionPlan, error) {
+	plan = proto.Clone(plan).(*datapb.CompactionPlan)
+	if err := milvuspath.FillPlan(host.DefaultRootPath, plan); err != nil {
+		return nil, err
+	}
+	return plan, nil
+}

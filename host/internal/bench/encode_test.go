@@ -19,13 +19,9 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
-	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
-	"google.golang.org/protobuf/proto"
 
-	"github.com/compacthost/compacthost/host"
 	"github.com/compacthost/compacthost/host/internal/segread"
 	"github.com/compacthost/compacthost/storage/binlog"
-	"github.com/compacthost/compacthost/storage/milvuspath"
 )
 
 // readColumns reads every row of the dataset's first segment and returns
@@ -37,8 +33,8 @@ func readColumns(t testing.TB, ds *Dataset) (*schemapb.CollectionSchema, map[int
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan := proto.Clone(ds.MixPlan).(*datapb.CompactionPlan)
-	if err := milvuspath.FillPlan(host.DefaultRootPath, plan); err != nil {
+	plan, err := filledPlan(ds.MixPlan)
+	if err != nil {
 		t.Fatal(err)
 	}
 	rd, err := segread.Open(ctx, store, plan.GetSchema(), plan.GetSegmentBinlogs()[0], segread.Options{BatchRows: 1 << 20})

@@ -22,7 +22,6 @@ import (
 	"github.com/compacthost/compacthost/host/internal/segread"
 	"github.com/compacthost/compacthost/mempool"
 	"github.com/compacthost/compacthost/storage/gen"
-	"github.com/compacthost/compacthost/storage/milvuspath"
 	"github.com/compacthost/compacthost/storage/objstore"
 )
 
@@ -332,8 +331,8 @@ func runZstd(ctx context.Context, env Env, c Case) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	plan := proto.Clone(ds.MixPlan).(*datapb.CompactionPlan)
-	if err := milvuspath.FillPlan(host.DefaultRootPath, plan); err != nil {
+	plan, err := filledPlan(ds.MixPlan)
+	if err != nil {
 		return nil, err
 	}
 	var raw []byte
