@@ -68,8 +68,8 @@ func (d *dropCheck) report(i int, c abi.Counter) error {
 	s.expired += uint64(c.Expired)
 	s.other += uint64(c.Other)
 	if rows := d.task.Segments[c.Segment].Rows; s.deleted+s.expired+s.other > rows {
-		return fmt.Errorf("counter %d brings segment %d (id %d) to %d deleted + %d expired + %d other rows dropped, but the segment has %d rows",
-			i, c.Segment, d.task.Segments[c.Segment].ID, s.deleted, s.expired, s.other, rows)
+		return fmt.Errorf("counter %d brings segment %d (input %d) to %d deleted + %d expired + %d other rows dropped, but the segment has %d rows",
+			i, d.task.Segments[c.Segment].ID, c.Segment, s.deleted, s.expired, s.other, rows)
 	}
 	return nil
 }
