@@ -85,14 +85,10 @@ func (j *judge) Batch(b *sdk.Batch, out sdk.Emitter) error {
 		d, ok := j.dels[b.Segment][pkAt(pks, i)]
 		v := j.decide(rowFate{seg: b.Segment, n: j.n, deleted: ok && ts[i] < d, expired: tso.Expired(uint64(ts[i]), j.task.NowMs, ttl)})
 		j.n++
+		c := &j.counted[b.Segment]
+		c.Deleted, c.Expired, c.Other = c.Deleted+v.count.Deleted, c.Expired+v.count.Expired, c.Other+v.count.Other
 		if !v.keep {
-			c := &j.counted[b.Segment]
-			c.Deleted, c.Expired, c.Other = c.Deleted+v.count.Deleted, c.Expired+v.count.Expired, c.Other+v.count.Other
 			continue
-		}
-		if v.count != (abi.Counter{}) {
-			c := &j.counted[b.Segment]
-			c.Deleted, c.Expired, c.Other = c.Deleted+v.count.Deleted, c.Expired+v.count.Expired, c.Other+v.count.Other
 		}
 		row := uint32(b.FirstRow) + uint32(i)
 		if k := len(j.runs); k > 0 && j.runs[k-1].FirstRow+j.runs[k-1].Count == row {
