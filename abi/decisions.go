@@ -25,13 +25,16 @@ type L0Pair struct {
 }
 
 // Counter reports rows a strategy dropped (EmitCounters); the host sums all
-// counters of a task per segment. Wire form: four little-endian u32 (16
-// bytes), the last one reserved and zero.
+// counters of a task per segment and checks the sums against the rows no
+// run covered (ABI.md section 9.5). Wire form: four little-endian u32 (16
+// bytes) in field order.
 type Counter struct {
-	Segment  uint32
-	Deleted  uint32 // rows dropped because a delete record hit them
-	Expired  uint32 // rows dropped because the collection TTL expired them
-	Reserved uint32 // must be 0
+	Segment uint32
+	Deleted uint32 // rows dropped because a delete record hit them
+	Expired uint32 // rows dropped because the collection TTL expired them
+	// Other counts rows dropped for any other reason. The word was
+	// reserved and zero before; a strategy that leaves it 0 is unchanged.
+	Other uint32
 }
 
 // Record sizes on the wire.
@@ -96,7 +99,7 @@ func PutCounters(dst []byte, cs []Counter) (int, error) {
 		binary.LittleEndian.PutUint32(b, c.Segment)
 		binary.LittleEndian.PutUint32(b[4:], c.Deleted)
 		binary.LittleEndian.PutUint32(b[8:], c.Expired)
-		binary.LittleEndian.PutUint32(b[12:], 0)
+		binary.LittleEndian.PutUint32(b[12:], c.Other)
 	}
 	return n, nil
 }
@@ -161,15 +164,12 @@ func DecodeCounters(dst []Counter, buf []byte) ([]Counter, error) {
 	}
 	for i := 0; i < n; i++ {
 		b := buf[i*CounterSize:]
-		c := Counter{
+		dst = append(dst, Counter{
 			Segment: binary.LittleEndian.Uint32(b),
 			Deleted: binary.LittleEndian.Uint32(b[4:]),
 			Expired: binary.LittleEndian.Uint32(b[8:]),
-		}
-		if r := binary.LittleEndian.Uint32(b[12:]); r != 0 {
-			return dst, fmt.Errorf("abi: counter %d (segment %d) has reserved word %d, want 0", i, c.Segment, r)
-		}
-		dst = append(dst, c)
+			Other:   binary.LittleEndian.Uint32(b[12:]),
+		})
 	}
 	return dst, nil
 }

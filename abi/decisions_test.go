@@ -21,7 +21,7 @@ func TestDecisionsRoundTrip(t *testing.T) {
 	if err := d.Add(EmitL0, pb); err != nil {
 		t.Fatal(err)
 	}
-	cs := []Counter{{Segment: 1, Deleted: 5, Expired: 6}}
+	cs := []Counter{{Segment: 1, Deleted: 5, Expired: 6, Other: 7}}
 	cb := make([]byte, 16)
 	PutCounters(cb, cs)
 	if err := d.Add(EmitCounters, cb); err != nil {
@@ -43,7 +43,7 @@ func TestDecisionsRejectMalformed(t *testing.T) {
 		{EmitRuns, run(Run{Segment: 1, FirstRow: 3}), "run 0 (segment 1, row 3) is empty"},
 		{EmitRuns, run(Run{FirstRow: 0xFFFFFFFF, Count: 2}), "overflow the 32-bit row space"},
 		{EmitL0, make([]byte, 9), "not a multiple of the 8-byte record"},
-		{EmitCounters, []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0}, "reserved word 1"},
+		{EmitCounters, make([]byte, 20), "not a multiple of the 16-byte record"},
 		{7, nil, "unknown decision kind 7"},
 	}
 	for _, c := range cases {

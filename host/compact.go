@@ -96,6 +96,7 @@ type Progress struct {
 	BytesWritten int64  // uncompressed bytes of the rows written (mix)
 	Deleted      int64  // mix, at "done": rows the strategy dropped as deleted
 	Expired      int64  // mix, at "done": rows the strategy dropped as expired
+	Dropped      int64  // mix, at "done": rows the strategy dropped for another reason (ABI.md 9.5)
 }
 
 // Host compacts Milvus plans through sandboxed strategies. It is safe for

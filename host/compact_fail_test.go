@@ -223,11 +223,15 @@ func TestCompactStrategyFailures(t *testing.T) {
 	checkMix(t, store, plan, res, pr.final())
 }
 
+// oomRows is the rows of the one segment oomModule's plan has.
+const oomRows = 200
+
 // oomModule is a strategy whose batch grows memory by pages and returns
-// OUT_OF_MEMORY when the grant refuses; finish keeps nothing.
+// OUT_OF_MEMORY when the grant refuses; finish keeps nothing and counts
+// the oomRows rows of segment 0 as dropped for another reason.
 func oomModule(version string, pages int32) []byte {
 	grow := wt.Seq(wt.I32Const(pages), []byte{wt.OpMemoryGrow, 0x00}, wt.I32Const(-1), []byte{0x46}, wt.I32Const(2), []byte{0x6c})
-	return tmModule(tmOpts{version: version, batchBody: grow, finishBody: wt.I32Const(0)})
+	return tmModule(tmOpts{version: version, batchBody: grow, finishBody: tmEmitCounterBody, counter: abi.Counter{Other: oomRows}})
 }
 
 // TestCompactOutOfMemoryRetry: a strategy out of memory is retried once
@@ -238,7 +242,7 @@ func TestCompactOutOfMemoryRetry(t *testing.T) {
 	rt := pipelineRuntime(t)
 	store := objstoretest.Local(t)
 	cfg := smallGen(5)
-	cfg.Segments, cfg.RowsPerSegment = 1, 200
+	cfg.Segments, cfg.RowsPerSegment = 1, oomRows
 	col := generate(t, store, cfg)
 	var logs syncBuffer
 	h := newTestHost(t, store, 0, func(o *Options) { o.Logger = hclog.New(&hclog.LoggerOptions{Output: &logs}) })

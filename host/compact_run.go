@@ -128,7 +128,7 @@ func (h *Host) Compact(ctx context.Context, plan *datapb.CompactionPlan, opts ..
 	c := res.Counts
 	took := time.Since(started)
 	h.log.Info("compaction done", "plan", p.GetPlanID(), "type", p.Type, "plugin", id.String(),
-		"segments_out", len(res.Result.GetSegments()), "rows_in", c.Input, "deleted", c.Deleted, "expired", c.Expired,
+		"segments_out", len(res.Result.GetSegments()), "rows_in", c.Input, "deleted", c.Deleted, "expired", c.Expired, "dropped", c.Dropped,
 		"rows_out", c.Kept, "deletes", c.Deletes, "routed", c.Routed, "grant", grant, "lease", lease.Size(), "held_peak_bytes", c.HeldPeak,
 		"took", took, "rows_per_s", int64(float64(c.Input+c.Deletes)/max(took.Seconds(), 1e-9)))
 	return res.Result, nil

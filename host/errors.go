@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/compacthost/compacthost/host/internal/pipeline"
 )
 
 // PluginID names one strategy binary: name@version from its file name and
@@ -53,8 +55,9 @@ var (
 	// ErrDeadline: the task deadline passed or its context was cancelled.
 	ErrDeadline = errors.New("deadline exceeded")
 	// ErrABIMisuse: the guest broke the ABI contract (bad pointers or
-	// lengths in host calls, bad alloc results, malformed decisions).
-	ErrABIMisuse = errors.New("ABI misuse")
+	// lengths in host calls, bad alloc results, malformed decisions,
+	// counters that do not match the rows it dropped).
+	ErrABIMisuse = pipeline.ErrABIMisuse
 	// ErrExit: the guest exited with a non-zero code for another reason.
 	ErrExit = errors.New("guest exited")
 	// ErrClosed: the instance was already discarded after an earlier failure

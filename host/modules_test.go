@@ -13,6 +13,7 @@ const (
 	tmManifestAt = 1024  // manifest JSON
 	tmDecisionAt = 2048  // the Run record emitted by finish
 	tmFailMsgAt  = 2100  // "boom"
+	tmCounterAt  = 2304  // tmOpts.counter, emitted by tmEmitCounterBody
 	tmBufferAt   = 65536 // start of the input buffer returned by alloc
 )
 
@@ -30,6 +31,7 @@ type tmOpts struct {
 	finishBody   []byte // body of finish; default emits 8 bytes and returns emit's status
 	allocBody    []byte // body of alloc; default returns tmBufferAt
 	tag          string // custom section content, to vary the sha256
+	counter      abi.Counter
 }
 
 // tmRun is the one decision the hand-written module emits.
@@ -73,6 +75,11 @@ func tmModule(o tmOpts) []byte {
 		panic(err)
 	}
 	m.Data(tmDecisionAt, dec).Data(tmFailMsgAt, []byte("boom"))
+	cnt := make([]byte, abi.CounterSize)
+	if _, err := abi.PutCounters(cnt, []abi.Counter{o.counter}); err != nil {
+		panic(err)
+	}
+	m.Data(tmCounterAt, cnt)
 	if o.tag != "" {
 		m.Custom("test-tag", []byte(o.tag))
 	}
@@ -108,6 +115,8 @@ func tmModule(o tmOpts) []byte {
 
 // Instruction fragments for hostile batch bodies.
 var (
+	// emit tmOpts.counter and return emit's status
+	tmEmitCounterBody = wt.Seq(wt.I32Const(int32(abi.EmitCounters)), wt.I32Const(tmCounterAt), wt.I32Const(abi.CounterSize), wt.Call(0))
 	// endless loop
 	tmLoopBody = wt.Seq(wt.Loop(nil), wt.I32Const(0))
 	// grow memory 16 pages at a time until refused, then trap

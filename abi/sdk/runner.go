@@ -228,9 +228,6 @@ func (e *emitter) L0(pairs []L0Pair) error {
 }
 
 func (e *emitter) Counters(cs []Counter) error {
-	for i := range cs {
-		cs[i].Reserved = 0
-	}
 	return e.send(abi.EmitCounters, wire(cs, abi.CounterSize, abi.PutCounters))
 }
 

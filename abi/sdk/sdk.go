@@ -81,7 +81,12 @@ type Emitter interface {
 	Runs(runs []Run) error
 	// L0 emits L0 routing decisions.
 	L0(pairs []L0Pair) error
-	// Counters reports dropped rows; the host sums them per segment.
+	// Counters reports dropped rows; the host sums them per segment. Count
+	// every row no run covers exactly once: Deleted for a newer delete of
+	// its pk in its segment, Expired for the collection TTL, Other for any
+	// reason of the strategy's own. When the task ends the host fails it
+	// as ABI misuse if the sums do not match the dropped rows (ABI.md
+	// section 9.5).
 	Counters(cs []Counter) error
 	// Probe asks the host whether the bloom filter of each pair's target
 	// may contain the pair's delete pk; the host sets bit i (LSB first) of

@@ -194,9 +194,9 @@ func summary(plan *datapb.CompactionPlan, res *datapb.CompactionPlanResult, last
 		return fmt.Sprintf("l0 plan %d: %d L0 segment(s), %d target(s); %d deletes routed as %d records to %d segment(s) in %s",
 			plan.GetPlanID(), l0, len(plan.GetSegmentBinlogs())-l0, last.DeletesRead, last.RowsWritten, len(res.GetSegments()), took)
 	}
-	return fmt.Sprintf("mix plan %d: %d segment(s) in, %d out; %d rows read, %d kept, %d deleted, %d expired in %s",
+	return fmt.Sprintf("mix plan %d: %d segment(s) in, %d out; %d rows read, %d kept, %d deleted, %d expired, %d dropped for other reasons in %s",
 		plan.GetPlanID(), len(plan.GetSegmentBinlogs()), len(res.GetSegments()), last.RowsRead, rowsOut(res),
-		last.Deleted, last.Expired, took)
+		last.Deleted, last.Expired, last.Dropped, took)
 }
 
 func rowsOut(res *datapb.CompactionPlanResult) int64 {

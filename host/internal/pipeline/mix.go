@@ -41,14 +41,14 @@ type mixRun struct {
 	task   *abi.Task
 	writer *segwrite.Writer
 
-	delivered []uint64   // (S) rows delivered per segment
-	covered   [][]uint64 // (S) rows covered by runs, bitmap per segment
-	maxStart  []uint64   // (S) highest run start per segment
-	ends      [][]uint64 // (S) ends of delivered batches not yet released
-	released  []uint64   // (S) rows below this are released, per segment
-	deleted   []uint64   // (S) counters per segment
-	expired   []uint64
-	output    int64 // (S) highest output used so far, -1 before the first run
+	delivered []uint64         // (S) rows delivered per segment
+	covered   [][]uint64       // (S) rows covered by runs, bitmap per segment
+	maxStart  []uint64         // (S) highest run start per segment
+	ends      [][]uint64       // (S) ends of delivered batches not yet released
+	released  []uint64         // (S) rows below this are released, per segment
+	drops     *dropCheck       // (S) the strategy's counters and the rows it dropped
+	scratch   []*segread.Batch // (S) held batches being classified
+	output    int64            // (S) highest output used so far, -1 before the first run
 	writeCh   chan writeItem
 
 	mu   sync.Mutex
@@ -70,7 +70,7 @@ func runMix(ctx context.Context, p *Plan, cfg Config, start Start) (res *Result,
 	segs := p.GetSegmentBinlogs()
 	n := len(segs)
 	m.delivered, m.covered, m.maxStart = make([]uint64, n), make([][]uint64, n), make([]uint64, n)
-	m.ends, m.released, m.deleted, m.expired = make([][]uint64, n), make([]uint64, n), make([]uint64, n), make([]uint64, n)
+	m.ends, m.released = make([][]uint64, n), make([]uint64, n)
 	m.held = make([][]*segread.Batch, n)
 	m.progress.PlanID = p.GetPlanID()
 	m.output = -1
@@ -124,6 +124,7 @@ func runMix(ctx context.Context, p *Plan, cfg Config, start Start) (res *Result,
 		m.task.Segments = append(m.task.Segments, abi.Segment{ID: s.GetSegmentID(), Level: levelName(s.GetLevel()),
 			Role: abi.RoleInput, Rows: uint64(rows), Deletes: uint64(dels[i].Len()), Sorted: p.Sorted})
 	}
+	m.drops = newDropCheck(p, m.task, dels)
 
 	m.writer, err = segwrite.New(segwrite.Config{
 		Store: cfg.Store, Root: cfg.Root, Schema: p.GetSchema(),
@@ -160,15 +161,14 @@ func runMix(ctx context.Context, p *Plan, cfg Config, start Start) (res *Result,
 		Channel: p.GetChannel(), Type: p.GetType(), Segments: outSegs}}
 	for i := range segs {
 		res.Counts.Input += int64(m.delivered[i])
-		res.Counts.Deleted += int64(m.deleted[i])
-		res.Counts.Expired += int64(m.expired[i])
 		res.Counts.Deletes += int64(m.task.Segments[i].Deletes)
 	}
+	res.Counts.Deleted, res.Counts.Expired, res.Counts.Dropped = m.drops.sums()
 	res.Counts.Kept = m.rowsWritten.Load()
 	res.Counts.HeldPeak = m.heldPeak
 	m.progress.Stage = "done"
 	m.progress.RowsWritten, m.progress.BytesWritten = m.rowsWritten.Load(), m.bytesWritten.Load()
-	m.progress.Deleted, m.progress.Expired = res.Counts.Deleted, res.Counts.Expired
+	m.progress.Deleted, m.progress.Expired, m.progress.Dropped = res.Counts.Deleted, res.Counts.Expired, res.Counts.Dropped
 	m.report()
 	return res, nil
 }
@@ -213,6 +213,9 @@ func (m *mixRun) strategy(g Guest, readers []*segread.Reader, dels []*deltalog.D
 	close(m.writeCh)
 	wwg.Wait()
 	feed.stop()
+	if err == nil && m.fail.get() == nil {
+		err = m.checkDrops()
+	}
 	m.mu.Lock()
 	for i := range m.held {
 		for _, b := range m.held[i] {
@@ -244,7 +247,7 @@ func (m *mixRun) drive(g Guest, feed *feeder, dels []*deltalog.Deletes) error {
 		if err := sendDeletes(ctx, g, m.p.PK.GetFieldID(), uint32(i), d, &next, m.task.BatchRows); err != nil {
 			return guestErr(err)
 		}
-		dels[i] = nil // delivered: the strategy keeps what it needs
+		dels[i] = nil // delivered: the strategy keeps what it needs, m.drops what it checks
 	}
 	m.progress.Stage, m.progress.DeletesRead = "deletes", int64(next)
 	m.report()
@@ -337,7 +340,11 @@ func (m *mixRun) emit(kind abi.EmitKind, data []byte) error {
 			if err := m.checkRun(i, r); err != nil {
 				return err
 			}
-			if mark, ok := m.advance(r); ok {
+			mark, ok, err := m.advance(r)
+			if err != nil {
+				return err
+			}
+			if ok {
 				item.release = append(item.release, mark)
 			}
 		}
@@ -354,11 +361,9 @@ func (m *mixRun) emit(kind abi.EmitKind, data []byte) error {
 			return err
 		}
 		for i, c := range cs {
-			if int(c.Segment) >= len(m.deleted) {
-				return fmt.Errorf("counter %d names segment %d, task has %d", i, c.Segment, len(m.deleted))
+			if err := m.drops.report(i, c); err != nil {
+				return err
 			}
-			m.deleted[c.Segment] += uint64(c.Deleted)
-			m.expired[c.Segment] += uint64(c.Expired)
 		}
 		return nil
 	case abi.EmitL0:
@@ -396,8 +401,10 @@ func (m *mixRun) checkRun(i int, r abi.Run) error {
 }
 
 // advance moves the segment's decision point to r's start and returns a
-// release mark when whole batches are now behind it.
-func (m *mixRun) advance(r abi.Run) (releaseMark, bool) {
+// release mark when whole batches are now behind it. Their rows no run
+// covered are dropped for good; they are classified for the counter check
+// now, while the batches are still held.
+func (m *mixRun) advance(r abi.Run) (releaseMark, bool, error) {
 	s := r.Segment
 	m.maxStart[s] = max(m.maxStart[s], uint64(r.FirstRow))
 	ends := m.ends[s]
@@ -406,11 +413,43 @@ func (m *mixRun) advance(r abi.Run) (releaseMark, bool) {
 		k++
 	}
 	if k == 0 {
-		return releaseMark{}, false
+		return releaseMark{}, false, nil
 	}
-	m.released[s] = ends[k-1]
+	from, upTo := m.released[s], ends[k-1]
+	m.released[s] = upTo
 	m.ends[s] = ends[k:]
-	return releaseMark{seg: s, upTo: ends[k-1]}, true
+	if err := m.classifyHeld(s, from, upTo); err != nil {
+		return releaseMark{}, false, err
+	}
+	return releaseMark{seg: s, upTo: upTo}, true, nil
+}
+
+// classifyHeld classifies rows [from, to) of segment s for the counter
+// check. The batches holding them stay held until the write stage applies
+// the release mark for to, which is not queued yet.
+func (m *mixRun) classifyHeld(s uint32, from, to uint64) error {
+	m.mu.Lock()
+	m.scratch = m.scratch[:0]
+	for _, b := range m.held[s] {
+		if uint64(b.FirstRow) < to && uint64(b.FirstRow)+uint64(b.Rows) > from {
+			m.scratch = append(m.scratch, b)
+		}
+	}
+	m.mu.Unlock()
+	err := m.drops.classify(s, m.scratch, m.covered[s], from, to)
+	clear(m.scratch)
+	return err
+}
+
+// checkDrops classifies the rows still held when the task's decisions are
+// all applied and checks every segment's counters (ABI.md section 9.5).
+func (m *mixRun) checkDrops() error {
+	for s := range m.held {
+		if err := m.classifyHeld(uint32(s), m.released[s], m.delivered[s]); err != nil {
+			return stageErr("strategy", err)
+		}
+	}
+	return stageErr("strategy", m.drops.check())
 }
 
 // writeStage applies runs to the writer in emitted order and releases

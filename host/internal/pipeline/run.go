@@ -69,6 +69,7 @@ type Progress struct {
 	BytesWritten int64  // their uncompressed bytes
 	Deleted      int64  // mix, at "done": rows the strategy dropped as deleted
 	Expired      int64  // mix, at "done": rows the strategy dropped as expired
+	Dropped      int64  // mix, at "done": rows the strategy dropped for another reason (the counters' other)
 }
 
 // Config is the host side of a run.
@@ -95,6 +96,7 @@ type Counts struct {
 	Input   int64 // rows delivered
 	Deleted int64
 	Expired int64
+	Dropped int64 // rows dropped for a reason of the strategy's own (the counters' other)
 	Kept    int64 // rows written
 	Deletes int64 // delete records delivered
 	Routed  int64 // L0: delete records written to targets

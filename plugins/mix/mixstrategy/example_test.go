@@ -47,5 +47,5 @@ func ExampleNew() {
 	// segment 1 rows 0..0 -> output 0
 	// segment 1 rows 1..1 -> output 1
 	// segment 0 rows 2..2 -> output 1
-	// counters [{Segment:0 Deleted:1 Expired:0 Reserved:0}]
+	// counters [{Segment:0 Deleted:1 Expired:0 Other:0}]
 }

@@ -1,7 +1,8 @@
 // Package evenpk is the SDK's test strategy: a mix strategy that keeps rows
 // whose int64 primary key is even and not deleted, splits outputs by
-// max_size using the row-size column, and reports dropped rows. Plan IDs -1
-// and -2 make it panic and report out-of-memory, for tests of the SDK glue.
+// max_size using the row-size column, and reports dropped rows: deleted
+// ones as deleted, odd keys as other. Plan IDs -1 and -2 make it panic and
+// report out-of-memory, for tests of the SDK glue.
 package evenpk
 
 import (
@@ -12,10 +13,16 @@ import (
 // Strategy keeps even primary keys.
 type Strategy struct {
 	task    *sdk.Task
-	deleted map[int64]int64 // pk -> newest delete ts, for the current segment set
+	deleted map[delKey]int64 // newest delete ts of a pk in a segment
 	output  uint32
 	size    int64
 	runs    []sdk.Run
+}
+
+// delKey is a pk of one segment: deletes apply to their own segment only.
+type delKey struct {
+	seg uint32
+	pk  int64
 }
 
 // New returns a Strategy.
@@ -42,18 +49,18 @@ func (s *Strategy) Begin(t *sdk.Task) error {
 	if _, ok := t.ColumnIndex(abi.FieldIDRowSize); !ok {
 		return sdk.Errorf(abi.StatusUnsupported, "evenpk needs the row-size column")
 	}
-	*s = Strategy{task: t, deleted: map[int64]int64{}, runs: s.runs[:0]}
+	*s = Strategy{task: t, deleted: map[delKey]int64{}, runs: s.runs[:0]}
 	sdk.Logf(abi.LogInfo, "evenpk: plan %d, %d segments", t.PlanID, len(t.Segments))
 	return nil
 }
 
-// Deletes implements sdk.Strategy. Deletes of any segment apply to every
-// segment (enough for a test strategy).
+// Deletes implements sdk.Strategy.
 func (s *Strategy) Deletes(d *sdk.DeleteBatch) error {
 	pks, ts := d.PKs().Int64s(), d.Timestamps()
 	for i, pk := range pks {
-		if ts[i] > s.deleted[pk] {
-			s.deleted[pk] = ts[i]
+		k := delKey{d.Segment, pk}
+		if ts[i] > s.deleted[k] {
+			s.deleted[k] = ts[i]
 		}
 	}
 	return nil
@@ -65,10 +72,14 @@ func (s *Strategy) Batch(b *sdk.Batch, out sdk.Emitter) error {
 	ts := b.Field(abi.FieldIDTimestamp).Int64s()
 	sizes := b.RowSizes()
 	s.runs = s.runs[:0]
-	var dropped uint32
+	var c sdk.Counter
 	for i, pk := range pks {
-		if pk%2 != 0 || s.deleted[pk] > ts[i] {
-			dropped++
+		if s.deleted[delKey{b.Segment, pk}] > ts[i] {
+			c.Deleted++
+			continue
+		}
+		if pk%2 != 0 {
+			c.Other++
 			continue
 		}
 		if s.task.MaxSize > 0 && s.size > 0 && s.size+int64(sizes[i]) > s.task.MaxSize {
@@ -88,8 +99,9 @@ func (s *Strategy) Batch(b *sdk.Batch, out sdk.Emitter) error {
 			return err
 		}
 	}
-	if dropped > 0 {
-		return out.Counters([]sdk.Counter{{Segment: b.Segment, Deleted: dropped}})
+	if c.Deleted+c.Other > 0 {
+		c.Segment = b.Segment
+		return out.Counters([]sdk.Counter{c})
 	}
 	return nil
 }
