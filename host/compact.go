@@ -108,6 +108,7 @@ type Host struct {
 	log       hclog.Logger
 	mu        sync.Mutex
 	manifests map[string]abi.Manifest // by plugin sha256
+	ranges    OutputRanges            // of the running tasks
 }
 
 // New checks opts and returns a Host.
@@ -192,7 +193,7 @@ func WithPlugin(p *Plugin) CompactOption {
 
 // CompactError is returned by Compact for any failure after decoding: it
 // names the plan, the strategy (when one was chosen) and the pipeline stage
-// ("validate", "strategy", "memory", "setup", "read", "write"). Unwrap
+// ("validate", "reserve", "strategy", "memory", "setup", "read", "write"). Unwrap
 // gives the cause: a *TaskError for strategy failures (errors.Is with
 // ErrTrap, ErrOutOfMemory, ErrDeadline, ErrABIMisuse, ...), ErrInvalidPlan
 // for bad plans, storage errors for reads and writes.

@@ -136,7 +136,9 @@ func TestValidateRefuses(t *testing.T) {
 		{"negative log id with path", false, func(p *datapb.CompactionPlan) {
 			*insert(p, 0, 0) = datapb.Binlog{LogID: -4, LogPath: "files/insert_log/1/2/10/0/1000"}
 		}, `segment 10 field 0 insert_log "files/insert_log/1/2/10/0/1000": negative logID -4`},
-		{"path without log id", false, func(p *datapb.CompactionPlan) { *insert(p, 0, 0) = datapb.Binlog{LogPath: "files/insert_log/1/2/10/0/latest"} },
+		{"path without log id", false, func(p *datapb.CompactionPlan) {
+			*insert(p, 0, 0) = datapb.Binlog{LogPath: "files/insert_log/1/2/10/0/latest"}
+		},
 			`segment 10 field 0 insert_log "files/insert_log/1/2/10/0/latest": logID is 0 and the path does not end in a log ID`},
 		{"path and log id disagree", false, func(p *datapb.CompactionPlan) { insert(p, 0, 0).LogPath = "files/insert_log/1/2/10/0/1001" },
 			`segment 10 field 0 insert_log "files/insert_log/1/2/10/0/1001": logID 1000 does not match the path's last element`},
