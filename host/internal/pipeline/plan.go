@@ -110,8 +110,12 @@ func NowMs(start int64) int64 {
 }
 
 // Validate checks plan the way Milvus's DataNode does before compacting
-// (milvus-formats.md §3.1, §4.1, §5.1). Every error wraps ErrInvalidPlan
-// and names the plan. plan is not modified.
+// (milvus-formats.md §3.1, §4.1, §5.1), and more, since a plan is
+// untrusted: positive IDs, no segment or object listed twice, no negative
+// sizes, output ranges that hold no input ID and fit the worst case
+// (checkOutputRanges), and nothing the pipeline does not support yet
+// (checkSupported). Every error wraps ErrInvalidPlan and names the plan.
+// plan is not modified.
 func Validate(plan *datapb.CompactionPlan) (*Plan, error) {
 	if plan == nil {
 		return nil, fmt.Errorf("%w: nil plan", ErrInvalidPlan)

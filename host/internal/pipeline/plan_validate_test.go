@@ -130,7 +130,7 @@ func TestValidateRefuses(t *testing.T) {
 		{"negative stats entries_num", false, func(p *datapb.CompactionPlan) { p.SegmentBinlogs[1].Field2StatslogPaths[0].Binlogs[0].EntriesNum = -1 },
 			"segment 11 field 100 stats_log logID 2010: negative entries_num -1"},
 		{"negative memory_size", false, func(p *datapb.CompactionPlan) { insert(p, 1, 3).MemorySize = -8 },
-			"segment 11 field 101 insert_log logID 2003: negative entries_num 100, log_size 500 or memory_size -8"},
+			"segment 11 field 101 insert_log logID 2003: negative memory_size -8"},
 		{"no log id", false, func(p *datapb.CompactionPlan) { insert(p, 0, 0).LogID = 0 }, "segment 10 field 0 insert_log logID 0: no log_path and logID 0, want > 0"},
 		{"negative log id", false, func(p *datapb.CompactionPlan) { insert(p, 0, 0).LogID = -4 }, "segment 10 field 0 insert_log logID -4: no log_path and logID -4, want > 0"},
 		{"negative log id with path", false, func(p *datapb.CompactionPlan) {

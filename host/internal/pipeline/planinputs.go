@@ -163,9 +163,13 @@ func checkLog(s *datapb.CompactionSegmentBinlogs, kind milvuspath.Kind, field in
 	} else if l.id <= 0 {
 		return l, fmt.Errorf("%s: no log_path and logID %d, want > 0", where(), l.id)
 	}
-	if b.GetEntriesNum() < 0 || b.GetLogSize() < 0 || b.GetMemorySize() < 0 {
-		return l, fmt.Errorf("%s: negative entries_num %d, log_size %d or memory_size %d",
-			where(), b.GetEntriesNum(), b.GetLogSize(), b.GetMemorySize())
+	for _, n := range []struct {
+		name string
+		v    int64
+	}{{"entries_num", b.GetEntriesNum()}, {"log_size", b.GetLogSize()}, {"memory_size", b.GetMemorySize()}} {
+		if n.v < 0 {
+			return l, fmt.Errorf("%s: negative %s %d", where(), n.name, n.v)
+		}
 	}
 	return l, nil
 }
