@@ -249,7 +249,9 @@ func DecodePlan(b []byte) (*datapb.CompactionPlan, error) {
 
 // ValidatePlan checks a plan the way Compact does before it touches storage (the rules of
 // Milvus's DataNode: type, segments, pre-allocated ID ranges, schema and primary key,
-// json_params). The error wraps ErrInvalidPlan and names the plan. A server can use it to refuse a
+// json_params; and the host's: output ranges that hold no input ID and fit the worst case,
+// positive IDs, nothing listed twice, no negative sizes, nothing the pipeline does not support
+// yet). The error wraps ErrInvalidPlan and names the plan. A server can use it to refuse a
 // plan at submission instead of failing the task later.
 func ValidatePlan(plan *datapb.CompactionPlan) error {
 	_, err := pipeline.Validate(plan)

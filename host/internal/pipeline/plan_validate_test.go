@@ -282,3 +282,24 @@ func TestValidateGeneratedPlans(t *testing.T) {
 		}
 	}
 }
+
+// FuzzValidate: any decodable plan is either valid or refused with
+// ErrInvalidPlan, never a panic.
+func FuzzValidate(f *testing.F) {
+	for _, p := range []*datapb.CompactionPlan{validMix(), validL0()} {
+		b, err := proto.Marshal(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		plan := &datapb.CompactionPlan{}
+		if proto.Unmarshal(b, plan) != nil {
+			return
+		}
+		if _, err := Validate(plan); err != nil && !errors.Is(err, ErrInvalidPlan) {
+			t.Fatalf("error %v does not wrap ErrInvalidPlan", err)
+		}
+	})
+}
