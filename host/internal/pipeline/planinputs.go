@@ -92,6 +92,12 @@ type inputs struct {
 // set), no negative entries_num/log_size/memory_size, insert binlogs only
 // of schema fields, and no object listed twice: the same log ID twice
 // within one segment and kind, or the same key anywhere in the plan.
+//
+// The schema DataCoord sends holds the system fields RowID (0) and
+// Timestamp (1): RootCoord appends them and only the proxy hides them
+// from users. So do gen's schemas; their binlogs pass the field check.
+// Milvus 2.6's CompactionSegmentBinlogs carries no BM25 logs (and BM25
+// collections are refused), so there are three kinds of input log.
 func collectLogs(plan *datapb.CompactionPlan) (*inputs, error) {
 	in := &inputs{}
 	keys := map[string]string{}
