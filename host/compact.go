@@ -109,6 +109,7 @@ type Host struct {
 	log       hclog.Logger
 	mu        sync.Mutex
 	manifests map[string]abi.Manifest // by plugin sha256
+	ranges    OutputRanges            // of the running tasks
 }
 
 // New checks opts and returns a Host.
@@ -193,7 +194,7 @@ func WithPlugin(p *Plugin) CompactOption {
 
 // CompactError is returned by Compact for any failure after decoding: it
 // names the plan, the strategy (when one was chosen) and the pipeline stage
-// ("validate", "strategy", "memory", "setup", "read", "write"). Unwrap
+// ("validate", "reserve", "strategy", "memory", "setup", "read", "write"). Unwrap
 // gives the cause: a *TaskError for strategy failures (errors.Is with
 // ErrTrap, ErrOutOfMemory, ErrDeadline, ErrABIMisuse, ...), ErrInvalidPlan
 // for bad plans, storage errors for reads and writes.
@@ -249,7 +250,9 @@ func DecodePlan(b []byte) (*datapb.CompactionPlan, error) {
 
 // ValidatePlan checks a plan the way Compact does before it touches storage (the rules of
 // Milvus's DataNode: type, segments, pre-allocated ID ranges, schema and primary key,
-// json_params). The error wraps ErrInvalidPlan and names the plan. A server can use it to refuse a
+// json_params; and the host's: output ranges that hold no input ID and fit the worst case,
+// positive IDs, nothing listed twice, no negative sizes, nothing the pipeline does not support
+// yet). The error wraps ErrInvalidPlan and names the plan. A server can use it to refuse a
 // plan at submission instead of failing the task later.
 func ValidatePlan(plan *datapb.CompactionPlan) error {
 	_, err := pipeline.Validate(plan)

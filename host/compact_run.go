@@ -20,10 +20,11 @@ const manifestProbeGrant = 64 << 20
 const wasmPage = 64 << 10
 
 // Compact runs one compaction plan (mix or L0) end to end and returns
-// Milvus's result. Stages: validate the plan (Milvus's rules), choose the
-// strategy, estimate memory and lease it from the pool (a plan larger than
-// the pool fails at once), start the strategy with its share as the memory
-// grant, then stream deletes and rows through it while outputs are written.
+// Milvus's result. Stages: validate the plan (Milvus's rules), reserve its
+// output ID ranges (a plan whose ranges overlap a running task's fails at
+// once with ErrOutputRangesInUse), choose the strategy, estimate memory and
+// lease it from the pool (a plan larger than the pool fails at once), start
+// the strategy with its share as the memory grant, then stream deletes and rows through it while outputs are written.
 // On any failure every object the task wrote is deleted, the instance is
 // closed and the lease returned; inputs are never modified. A strategy that
 // runs out of memory is retried once with twice the grant (at most the
@@ -59,6 +60,11 @@ func (h *Host) Compact(ctx context.Context, plan *datapb.CompactionPlan, opts ..
 	if err != nil {
 		return nil, fail(nil, PluginID{}, "validate", err)
 	}
+	release, err := h.ranges.Reserve(plan)
+	if err != nil {
+		return nil, fail(p, PluginID{}, "reserve", err)
+	}
+	defer release()
 	s, err := h.strategyFor(ctx, p.Type, co)
 	if err != nil {
 		return nil, fail(p, PluginID{}, "strategy", err)

@@ -359,6 +359,12 @@ func TestServe(t *testing.T) {
 			t.Fatal(err)
 		}
 		pl.PlanID += 10 + i
+		// Own output ranges: plans with overlapping ones are refused (409).
+		pl.PreAllocatedSegmentIDs.Begin += i << 40
+		pl.PreAllocatedSegmentIDs.End += i << 40
+		pl.PreAllocatedLogIDs.Begin += i << 40
+		pl.PreAllocatedLogIDs.End += i << 40
+		pl.BeginLogID = pl.PreAllocatedLogIDs.Begin
 		b, _ := protojson.Marshal(&pl)
 		code, body := p.request(t, "POST", "/v1/plans", "application/json", b)
 		if code != http.StatusAccepted || json.Unmarshal(body, &sub) != nil {

@@ -110,8 +110,12 @@ func NowMs(start int64) int64 {
 }
 
 // Validate checks plan the way Milvus's DataNode does before compacting
-// (milvus-formats.md §3.1, §4.1, §5.1). Every error wraps ErrInvalidPlan
-// and names the plan. plan is not modified.
+// (milvus-formats.md §3.1, §4.1, §5.1), and more, since a plan is
+// untrusted: positive IDs, no segment or object listed twice, no negative
+// sizes, output ranges that hold no input ID and fit the worst case
+// (checkOutputRanges), and nothing the pipeline does not support yet
+// (checkSupported). Every error wraps ErrInvalidPlan and names the plan.
+// plan is not modified.
 func Validate(plan *datapb.CompactionPlan) (*Plan, error) {
 	if plan == nil {
 		return nil, fmt.Errorf("%w: nil plan", ErrInvalidPlan)
@@ -137,15 +141,16 @@ func Validate(plan *datapb.CompactionPlan) (*Plan, error) {
 			return bad("segment %d is nil", i)
 		}
 	}
+	// begin_logID is deprecated and unused here; Milvus's DataNode still
+	// refuses 0, and DataCoord sets it to pre_allocated_logIDs.begin.
 	if plan.GetBeginLogID() == 0 {
 		return bad("begin_logID is 0")
 	}
-	logs := plan.GetPreAllocatedLogIDs()
-	if logs.GetBegin() == 0 || logs.GetEnd() == 0 {
-		return bad("pre_allocated_logIDs [%d, %d) has a zero bound", logs.GetBegin(), logs.GetEnd())
+	if plan.GetBeginLogID() < 0 {
+		return bad("begin_logID %d is negative", plan.GetBeginLogID())
 	}
-	if logs.GetEnd() <= logs.GetBegin() {
-		return bad("pre_allocated_logIDs [%d, %d) is empty", logs.GetBegin(), logs.GetEnd())
+	if err := checkRange("pre_allocated_logIDs", plan.GetPreAllocatedLogIDs()); err != nil {
+		return bad("%v", err)
 	}
 	var err error
 	if p.Params, err = ParseParams(plan.GetJsonParams()); err != nil {
@@ -158,21 +163,34 @@ func Validate(plan *datapb.CompactionPlan) (*Plan, error) {
 	if p.PK.GetDataType() == schemapb.DataType_VarChar {
 		p.PKType = abi.TypeString
 	}
+	if err := checkSupported(plan); err != nil {
+		return bad("%v", err)
+	}
+	if err := checkSegmentIDs(plan); err != nil {
+		return bad("%v", err)
+	}
+	in, err := collectLogs(plan)
+	if err != nil {
+		return bad("%v", err)
+	}
 	p.CollID, p.PartID = segs[0].GetCollectionID(), segs[0].GetPartitionID()
 	if p.Type == abi.CompactionMix {
-		return p, validateMix(p, bad)
+		err = validateMix(p, bad)
+	} else {
+		err = validateL0(p, bad)
 	}
-	return p, validateL0(p, bad)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkOutputRanges(p, in); err != nil {
+		return bad("%v", err)
+	}
+	return p, nil
 }
 
 func validateMix(p *Plan, bad func(string, ...any) (*Plan, error)) error {
-	segIDs := p.GetPreAllocatedSegmentIDs()
-	if segIDs.GetBegin() == 0 {
-		_, err := bad("mix compaction needs pre_allocated_segmentIDs (begin is 0)")
-		return err
-	}
-	if segIDs.GetEnd() <= segIDs.GetBegin() {
-		_, err := bad("pre_allocated_segmentIDs [%d, %d) is empty", segIDs.GetBegin(), segIDs.GetEnd())
+	if err := checkRange("pre_allocated_segmentIDs", p.GetPreAllocatedSegmentIDs()); err != nil {
+		_, err = bad("mix compaction needs output segment IDs: %v", err)
 		return err
 	}
 	if p.GetMaxSize() <= 0 {
@@ -211,6 +229,11 @@ func validateMix(p *Plan, bad func(string, ...any) (*Plan, error)) error {
 
 func validateL0(p *Plan, bad func(string, ...any) (*Plan, error)) error {
 	for i, s := range p.GetSegmentBinlogs() {
+		if s.GetCollectionID() != p.CollID {
+			_, err := bad("segment %d is in collection %d, segment %d in collection %d",
+				s.GetSegmentID(), s.GetCollectionID(), p.GetSegmentBinlogs()[0].GetSegmentID(), p.CollID)
+			return err
+		}
 		if s.GetLevel() == datapb.SegmentLevel_L0 {
 			p.L0Segs = append(p.L0Segs, i)
 		} else {

@@ -95,7 +95,9 @@ func TestValidateL0Split(t *testing.T) {
 		PlanID: 9, Type: datapb.CompactionType_Level0DeleteCompaction, BeginLogID: 1,
 		PreAllocatedLogIDs: &datapb.IDRange{Begin: 1, End: 10}, Schema: testSchema(),
 		SegmentBinlogs: []*datapb.CompactionSegmentBinlogs{
-			{SegmentID: 1, Level: datapb.SegmentLevel_L1}, {SegmentID: 2, Level: datapb.SegmentLevel_L0}, {SegmentID: 3, Level: datapb.SegmentLevel_L2},
+			{SegmentID: 1, CollectionID: 5, PartitionID: 6, Level: datapb.SegmentLevel_L1},
+			{SegmentID: 2, CollectionID: 5, PartitionID: 6, Level: datapb.SegmentLevel_L0},
+			{SegmentID: 3, CollectionID: 5, PartitionID: 6, Level: datapb.SegmentLevel_L2},
 		},
 	}
 	p, err := Validate(plan)

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/compacthost/compacthost/host"
 )
 
 func (s *Server) routes() {
@@ -112,6 +114,8 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		})
 	case errors.Is(err, errDuplicate):
 		writeError(w, http.StatusConflict, "%v", err)
+	case errors.Is(err, host.ErrOutputRangesInUse):
+		writeError(w, http.StatusConflict, "%v; both would write the same output objects: resubmit when that plan's task has finished", err)
 	case errors.Is(err, errDraining):
 		writeError(w, http.StatusServiceUnavailable, "server is shutting down; submit the plan to another worker")
 	case err != nil:

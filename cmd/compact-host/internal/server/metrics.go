@@ -16,7 +16,7 @@ type counters struct {
 	queued, running int
 	finished        map[State]int64
 	plansByType     map[string]int64
-	rejected        map[string]int64 // by reason: queue_full, bad_plan, duplicate, too_large, shutting_down
+	rejected        map[string]int64 // by reason: queue_full, bad_plan, duplicate, ranges_in_use, too_large, shutting_down
 	failures        map[string]int64 // failed tasks by CauseKind
 	pluginFailures  map[string]int64 // failed tasks whose error IsPluginFailure, by CauseKind
 	progress        Progress         // totals over every task
@@ -91,7 +91,7 @@ func (s *Server) WriteMetrics(w io.Writer) {
 		"Failed tasks that were the strategy plugin's fault or found no admitted plugin, by cause kind.", "cause", c.pluginFailures)
 	e.labelled("compact_host_plans_total", "counter", "Plans accepted into the queue, by compaction type.", "type", c.plansByType)
 	e.labelled("compact_host_plans_rejected_total", "counter",
-		"Plans refused at submission, by reason (queue_full, bad_plan, duplicate, too_large, shutting_down).", "reason", c.rejected)
+		"Plans refused at submission, by reason (queue_full, bad_plan, duplicate, ranges_in_use, too_large, shutting_down).", "reason", c.rejected)
 
 	e.gauge("compact_host_queue_length", "Plans waiting for a worker.", float64(m.queueLen))
 	e.gauge("compact_host_queue_capacity", "Plans the queue holds before refusing with 429.", float64(m.queueCap))

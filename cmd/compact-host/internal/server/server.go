@@ -6,7 +6,8 @@
 //
 //	POST /v1/plans        a plan (protojson, or binary protobuf with Content-Type
 //	                      application/x-protobuf) -> 202 {"task_id": ...};
-//	                      400 bad plan, 409 plan ID already queued or running,
+//	                      400 bad plan, 409 plan ID already queued or running
+//	                      or output ID ranges overlapping a queued or running plan's,
 //	                      413 too large, 429 queue full, 503 shutting down
 //	GET  /v1/tasks/{id}   one task: state, timestamps, result or error; 404 unknown id
 //	GET  /v1/tasks        recent tasks, newest first (?state=..., ?limit=N)
@@ -21,7 +22,7 @@
 //	compact_host_task_failures_total{cause}                  every failure, by CauseKind
 //	compact_host_plugin_failures_total{cause}                failures that IsPluginFailure
 //	compact_host_plans_total{type}                           accepted, by CompactionType name
-//	compact_host_plans_rejected_total{reason}                queue_full, bad_plan, duplicate, too_large, shutting_down
+//	compact_host_plans_rejected_total{reason}                queue_full, bad_plan, duplicate, ranges_in_use, too_large, shutting_down
 //	compact_host_queue_length, compact_host_queue_capacity, compact_host_workers
 //	compact_host_deletes_read_total, compact_host_rows_read_total, compact_host_read_bytes_total,
 //	compact_host_rows_written_total, compact_host_written_bytes_total
@@ -128,8 +129,9 @@ type Server struct {
 	draining bool
 	seq      uint64
 	tasks    map[string]*task
-	active   map[int64]*task // queued or running tasks by plan ID
-	finished []*task         // finished tasks, oldest first, for the history bound
+	active   map[int64]*task   // queued or running tasks by plan ID
+	ranges   host.OutputRanges // output ID ranges of the queued and running tasks
+	finished []*task           // finished tasks, oldest first, for the history bound
 	stats    counters
 }
 

@@ -34,6 +34,7 @@ type task struct {
 	id      string
 	seq     uint64
 	plan    *datapb.CompactionPlan // dropped when the task finishes
+	release func()                 // frees the plan's output ID ranges when the task finishes
 	planID  int64
 	typ     string
 	channel string
@@ -122,9 +123,16 @@ func (s *Server) submit(plan *datapb.CompactionPlan) (TaskView, error) {
 		s.stats.rejected["duplicate"]++
 		return TaskView{}, fmt.Errorf("%w: plan %d is already %s as task %s", errDuplicate, t.planID, other.state, other.id)
 	}
+	release, err := s.ranges.Reserve(plan)
+	if err != nil {
+		s.stats.rejected["ranges_in_use"]++
+		return TaskView{}, err
+	}
+	t.release = release
 	select {
 	case s.queue <- t:
 	default:
+		release()
 		s.stats.rejected["queue_full"]++
 		return TaskView{}, fmt.Errorf("%w: %d plans waiting and %d running; retry after %s",
 			errQueueFull, len(s.queue), s.stats.running, s.cfg.RetryAfter)
@@ -147,6 +155,7 @@ func (s *Server) finishLocked(t *task, res *datapb.CompactionPlanResult, err err
 		s.stats.queued--
 	}
 	t.finished, t.plan = time.Now(), nil
+	t.release()
 	if s.active[t.planID] == t {
 		delete(s.active, t.planID)
 	}
