@@ -26,8 +26,8 @@ import (
 
 var errInjected = errors.New("injected storage failure")
 
-// faultStore fails the Put number failPut (1-based, counted from arming)
-// and, when failGet is set, every Get of a key containing it.
+// faultStore fails the Create number failPut (1-based, counted from
+// arming) and, when failGet is set, every Get of a key containing it.
 type faultStore struct {
 	objstore.Store
 	armed   atomic.Bool
@@ -36,12 +36,12 @@ type faultStore struct {
 	failGet string
 }
 
-func (f *faultStore) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+func (f *faultStore) Create(ctx context.Context, key string, r io.Reader, size int64) error {
 	if f.armed.Load() && f.puts.Add(1) == f.failPut {
 		io.Copy(io.Discard, io.LimitReader(r, size/2)) // fail mid-write
 		return errInjected
 	}
-	return f.Store.Put(ctx, key, r, size)
+	return f.Store.Create(ctx, key, r, size)
 }
 
 func (f *faultStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {

@@ -239,7 +239,7 @@ func (l *l0Run) probe(pairs, hits []byte) error {
 
 // write uploads one deltalog per target that received deletes, log IDs
 // assigned in plan order so the bytes and keys do not depend on upload
-// timing; on failure every uploaded key is deleted.
+// timing; on failure every deltalog it created is deleted.
 func (l *l0Run) write(ctx context.Context, cfg Config) ([]*datapb.CompactionSegment, int64, error) {
 	segs := l.p.GetSegmentBinlogs()
 	ids := &segwrite.IDRange{Next: l.p.GetPreAllocatedLogIDs().GetBegin(), End: l.p.GetPreAllocatedLogIDs().GetEnd()}
@@ -301,16 +301,15 @@ func (l *l0Run) write(ctx context.Context, cfg Config) ([]*datapb.CompactionSegm
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		cctx, cancel := cleanupCtx(ctx, cfg.CleanupTimeout)
-		defer cancel()
+		var made segwrite.Created
 		for _, j := range jobs {
 			if j.key != "" {
-				if derr := cfg.Store.Delete(cctx, j.key); derr != nil {
-					err = fmt.Errorf("%w (cleanup of %q also failed: %v)", err, j.key, derr)
-				}
+				made.Record(j.key, j.err)
 			}
 		}
-		return nil, 0, err
+		return nil, 0, cleanup(ctx, cfg, l.p.GetPlanID(), err, func(cctx context.Context) error {
+			return made.Delete(cctx, cfg.Store, cfg.UploadParallelism)
+		})
 	}
 	out := make([]*datapb.CompactionSegment, 0, len(jobs))
 	for _, j := range jobs {

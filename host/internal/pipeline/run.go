@@ -16,6 +16,7 @@ import (
 
 	"github.com/compacthost/compacthost/abi"
 	"github.com/compacthost/compacthost/host/internal/segread"
+	"github.com/compacthost/compacthost/host/internal/segwrite"
 	"github.com/compacthost/compacthost/storage/binlog"
 	"github.com/compacthost/compacthost/storage/deltalog"
 	"github.com/compacthost/compacthost/storage/milvuspath"
@@ -159,10 +160,28 @@ func (f *failure) get() error {
 	return f.err
 }
 
-// cleanupCtx is a context for deleting written objects even when the
-// run's context was cancelled.
-func cleanupCtx(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), d)
+// maxLoggedKeys bounds the keys the WARN line about a failed cleanup lists.
+const maxLoggedKeys = 20
+
+// cleanup runs del, which deletes the objects the failed run created,
+// under a context that lives cfg.CleanupTimeout even when the run's own
+// was cancelled, and returns the run's error err extended by what the
+// cleanup left. Objects left behind are logged as one WARN line with their
+// count, common prefix and first keys, for the operator's sweep.
+func cleanup(ctx context.Context, cfg Config, planID int64, err error, del func(context.Context) error) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.CleanupTimeout)
+	defer cancel()
+	derr := del(cctx)
+	if derr == nil {
+		return err
+	}
+	var left *segwrite.LeftError
+	if errors.As(derr, &left) {
+		cfg.Logger.Warn("failed task left objects in the store; sweep them", "plan", planID, "count", len(left.Keys),
+			"prefix", left.Prefix(), "store", left.Store, "unsure", left.Unsure,
+			"keys", left.Keys[:min(len(left.Keys), maxLoggedKeys)], "error", left.LastErr)
+	}
+	return fmt.Errorf("%w (cleanup: %w)", err, derr)
 }
 
 // readAllDeletes reads every segment's deltalogs (idx selects the

@@ -197,7 +197,7 @@ func (o *output) flush(ctx context.Context, w *Writer) error {
 		if err != nil {
 			return fmt.Errorf("segwrite: %s: %w", key, err)
 		}
-		if err := w.put(ctx, key, e.Reader(), e.Bytes); err != nil {
+		if err := w.create(ctx, key, e.Reader(), e.Bytes); err != nil {
 			return fmt.Errorf("segwrite: output %d (segment %d): %w", o.index, o.segID, err)
 		}
 		wr := e.Written
@@ -236,7 +236,7 @@ func (o *output) finish(ctx context.Context, w *Writer) error {
 		return fmt.Errorf("segwrite: output %d (segment %d): stats log ID: %w", o.index, o.segID, err)
 	}
 	key := milvuspath.StatsLog(w.cfg.Root, w.cfg.CollectionID, w.cfg.PartitionID, o.segID, pk.GetFieldID(), logID)
-	if err := w.put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
+	if err := w.create(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
 		return fmt.Errorf("segwrite: output %d (segment %d): %w", o.index, o.segID, err)
 	}
 	o.statFB = &datapb.FieldBinlog{FieldID: pk.GetFieldID(), Binlogs: []*datapb.Binlog{{
