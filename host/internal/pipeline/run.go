@@ -181,6 +181,12 @@ func cleanup(ctx context.Context, cfg Config, planID int64, err error, del func(
 			"prefix", left.Prefix(), "store", left.Store, "unsure", left.Unsure,
 			"keys", left.Keys[:min(len(left.Keys), maxLoggedKeys)], "error", left.LastErr)
 	}
+	// Inside the StageError, so that callers unwrapping the stage keep it.
+	var se *StageError
+	if errors.As(err, &se) {
+		se.Err = fmt.Errorf("%w (cleanup: %w)", se.Err, derr)
+		return err
+	}
 	return fmt.Errorf("%w (cleanup: %w)", err, derr)
 }
 
