@@ -35,6 +35,9 @@ func (s *S3) Create(ctx context.Context, key string, r io.Reader, size int64) er
 	if err := ValidateKey(key); err != nil {
 		return wrapErr("create", s, key, err)
 	}
+	if err := ctx.Err(); err != nil {
+		return wrapErr("create", s, key, err) // nothing sent: nothing to settle
+	}
 	var t [16]byte
 	rand.Read(t[:])
 	token := hex.EncodeToString(t[:])
