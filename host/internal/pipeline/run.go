@@ -87,7 +87,9 @@ type Config struct {
 	// beyond which the strategy waits for the write stage to catch up with
 	// its decisions (default 64 MiB).
 	HeldBudget int64
-	// CleanupTimeout bounds the deletion of written objects after a failure.
+	// CleanupTimeout bounds the deletion of created objects after a
+	// failure, failed deletes retried with backoff meanwhile (default 1
+	// minute).
 	CleanupTimeout time.Duration
 }
 
@@ -110,8 +112,10 @@ type Result struct {
 	Counts Counts
 }
 
-// Run executes a validated plan through the guest start creates. On error
-// every object the run wrote has been deleted; inputs are never written.
+// Run executes a validated plan through the guest start creates. Outputs
+// are created, never overwritten, so inputs and any other existing object
+// are never written. On error every object the run created has been
+// deleted, except those the error names as left for the operator's sweep.
 func Run(ctx context.Context, p *Plan, cfg Config, start Start) (*Result, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
