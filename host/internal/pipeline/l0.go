@@ -277,20 +277,32 @@ func (l *l0Run) write(ctx context.Context, cfg Config) ([]*datapb.CompactionSegm
 		routed += int64(len(picks))
 		jobs = append(jobs, &job{seg: i, logID: id, d: d})
 	}
+	run := func(j *job) {
+		s := segs[j.seg]
+		j.fb, j.key, j.err = segwrite.WriteDeltalog(ctx, segwrite.DeltalogConfig{
+			Store: cfg.Store, Root: cfg.Root, CollectionID: s.GetCollectionID(), PartitionID: s.GetPartitionID(),
+			SegmentID: s.GetSegmentID(), LogIDs: &segwrite.IDRange{Next: j.logID, End: j.logID + 1},
+			Timestamp: uint64(l.p.GetStartTime()),
+		}, j.d)
+	}
+	// The first deltalog is created alone: of two tasks given the same log
+	// IDs, the one losing that key stops having created nothing.
+	rest := jobs
+	if len(jobs) > 0 {
+		run(jobs[0])
+		if rest = jobs[1:]; jobs[0].err != nil {
+			rest = nil
+		}
+	}
 	sem := make(chan struct{}, max(cfg.UploadParallelism, 1))
 	var wg sync.WaitGroup
-	for _, j := range jobs {
+	for _, j := range rest {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			s := segs[j.seg]
-			j.fb, j.key, j.err = segwrite.WriteDeltalog(ctx, segwrite.DeltalogConfig{
-				Store: cfg.Store, Root: cfg.Root, CollectionID: s.GetCollectionID(), PartitionID: s.GetPartitionID(),
-				SegmentID: s.GetSegmentID(), LogIDs: &segwrite.IDRange{Next: j.logID, End: j.logID + 1},
-				Timestamp: uint64(l.p.GetStartTime()),
-			}, j.d)
+			run(j)
 		}()
 	}
 	wg.Wait()

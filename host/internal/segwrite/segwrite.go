@@ -80,8 +80,9 @@ type Writer struct {
 	closed  bool
 	aborted bool
 
-	mu   sync.Mutex
-	made Created // the keys this writer created (or may have)
+	mu      sync.Mutex
+	made    Created     // the keys this writer created (or may have)
+	created atomic.Bool // a Create succeeded
 
 	rows  atomic.Int64
 	bytes atomic.Int64
@@ -315,6 +316,7 @@ func (w *Writer) create(ctx context.Context, key string, r io.Reader, size int64
 	if err != nil {
 		return err
 	}
+	w.created.Store(true)
 	w.bytes.Add(size)
 	return nil
 }
