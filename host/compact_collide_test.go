@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
 
+	"github.com/compacthost/compacthost/storage/gen"
 	"github.com/compacthost/compacthost/storage/objstore"
 	"github.com/compacthost/compacthost/storage/objstore/objstoretest"
 )
@@ -45,6 +46,18 @@ func deleteKeys(t *testing.T, store objstore.Store, keys []string) {
 	}
 }
 
+// planCase is a plan with the bundled strategy it needs.
+type planCase struct {
+	name string
+	plan *datapb.CompactionPlan
+	opt  CompactOption
+}
+
+// bothPlans returns col's mix and L0 plans.
+func bothPlans(col *gen.Collection, p testPlugins) []planCase {
+	return []planCase{{"mix", col.MixPlan, WithPlugin(p.mix)}, {"l0", col.L0Plan, WithPlugin(p.l0)}}
+}
+
 // TestCompactOutputCollision: an object already under one of a plan's
 // output keys (a mix binlog of the second chunk, a mix stats log, an L0
 // deltalog) fails the task with an error naming the key; that object and
@@ -64,11 +77,7 @@ func TestCompactOutputCollision(t *testing.T) {
 			}
 			return []string{seg.GetDeltalogs()[0].GetBinlogs()[0].GetLogPath()}
 		}
-		for _, c := range []struct {
-			name string
-			plan *datapb.CompactionPlan
-			opt  CompactOption
-		}{{"mix", col.MixPlan, WithPlugin(plugins.mix)}, {"l0", col.L0Plan, WithPlugin(plugins.l0)}} {
+		for _, c := range bothPlans(col, plugins) {
 			res, err := h.Compact(ctx, c.plan, c.opt)
 			if err != nil {
 				t.Fatal(err)
@@ -102,11 +111,7 @@ func TestCompactConcurrentSamePlan(t *testing.T) {
 		col := generate(t, store, smallGen(6))
 		manyOutputs(t, col.MixPlan)
 		hosts := []*Host{newTestHost(t, store, 0, nil), newTestHost(t, store, 0, nil)}
-		for _, c := range []struct {
-			name string
-			plan *datapb.CompactionPlan
-			opt  CompactOption
-		}{{"mix", col.MixPlan, WithPlugin(plugins.mix)}, {"l0", col.L0Plan, WithPlugin(plugins.l0)}} {
+		for _, c := range bothPlans(col, plugins) {
 			res, err := hosts[0].Compact(ctx, c.plan, c.opt)
 			if err != nil {
 				t.Fatal(err)

@@ -25,7 +25,8 @@ import (
 //     the first part size of the stream), so a single-request PUT becomes
 //     replayable; larger bodies go through multipart upload, where minio-go
 //     buffers and retries each part. Memory per Put is thus at most about
-//     two part sizes.
+//     two part sizes. Create buffers the same way (see Create for its
+//     conditional requests).
 //   - Readers returned by Get and GetRange resume after a broken body: they
 //     re-request the remaining byte range, pinned to the original ETag so
 //     the bytes cannot come from a newer object, with backoff, up to
