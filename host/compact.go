@@ -70,6 +70,11 @@ type Options struct {
 	// TaskTimeout bounds a whole task, the strategy's deadline included
 	// (default: the runtime's TaskTimeout).
 	TaskTimeout time.Duration
+	// CleanupTimeout bounds the deletion of a failed task's outputs,
+	// failed deletes retried with backoff meanwhile, so that a short
+	// object-store outage is waited out (default 1 minute). Objects still
+	// there after it are logged as one WARN line and named in the error.
+	CleanupTimeout time.Duration
 	// FieldOptions overrides the binlog writer options per field ID, e.g.
 	// uncompressed vectors. Default: Milvus's (ZSTD level 3).
 	FieldOptions map[int64]binlog.WriterOptions

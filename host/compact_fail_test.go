@@ -26,8 +26,9 @@ import (
 
 var errInjected = errors.New("injected storage failure")
 
-// faultStore fails the Put number failPut (1-based, counted from arming)
-// and, when failGet is set, every Get of a key containing it.
+// faultStore fails the write (Put or Create) number failPut (1-based,
+// counted from arming) and, when failGet is set, every Get of a key
+// containing it.
 type faultStore struct {
 	objstore.Store
 	armed   atomic.Bool
@@ -37,11 +38,27 @@ type faultStore struct {
 }
 
 func (f *faultStore) Put(ctx context.Context, key string, r io.Reader, size int64) error {
-	if f.armed.Load() && f.puts.Add(1) == f.failPut {
-		io.Copy(io.Discard, io.LimitReader(r, size/2)) // fail mid-write
+	if f.fail(r, size) {
 		return errInjected
 	}
 	return f.Store.Put(ctx, key, r, size)
+}
+
+func (f *faultStore) Create(ctx context.Context, key string, r io.Reader, size int64) error {
+	if f.fail(r, size) {
+		return errInjected
+	}
+	return f.Store.Create(ctx, key, r, size)
+}
+
+// fail counts a write and reports whether it is the one to fail, having
+// consumed half its body (a failure mid-write).
+func (f *faultStore) fail(r io.Reader, size int64) bool {
+	if f.armed.Load() && f.puts.Add(1) == f.failPut {
+		io.Copy(io.Discard, io.LimitReader(r, size/2))
+		return true
+	}
+	return false
 }
 
 func (f *faultStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {

@@ -343,7 +343,7 @@ func TestServe(t *testing.T) {
 			t.Fatalf("mix@1.0.0 still active beside 1.1.0: %+v", pl.Plugins)
 		}
 	}
-	p.runPlan(t, "application/json", mixPlan)
+	p.runPlan(t, "application/json", shiftedPlan(t, mixPlan, 4))
 	done := p.logged("compaction done")
 	if len(done) != 3 || !strings.HasPrefix(fmt.Sprint(done[2]["plugin"]), "mix@1.1.0 ") {
 		t.Fatalf("the rerun did not use mix@1.1.0: %v", done)
@@ -354,21 +354,9 @@ func TestServe(t *testing.T) {
 	var ids []string
 	var sub server.SubmitResponse
 	for i := int64(1); i <= 3; i++ {
-		var pl datapb.CompactionPlan
-		if err := protojson.Unmarshal(mixPlan, &pl); err != nil {
-			t.Fatal(err)
-		}
-		pl.PlanID += 10 + i
-		// Own output ranges: plans with overlapping ones are refused (409).
-		pl.PreAllocatedSegmentIDs.Begin += i << 40
-		pl.PreAllocatedSegmentIDs.End += i << 40
-		pl.PreAllocatedLogIDs.Begin += i << 40
-		pl.PreAllocatedLogIDs.End += i << 40
-		pl.BeginLogID = pl.PreAllocatedLogIDs.Begin
-		b, _ := protojson.Marshal(&pl)
-		code, body := p.request(t, "POST", "/v1/plans", "application/json", b)
+		code, body := p.request(t, "POST", "/v1/plans", "application/json", shiftedPlan(t, mixPlan, i))
 		if code != http.StatusAccepted || json.Unmarshal(body, &sub) != nil {
-			t.Fatalf("submit plan %d: %d %s", pl.PlanID, code, body)
+			t.Fatalf("submit plan copy %d: %d %s", i, code, body)
 		}
 		ids = append(ids, sub.TaskID)
 	}
@@ -401,6 +389,28 @@ func TestServe(t *testing.T) {
 	if _, err := http.Get(p.base + "/healthz"); err == nil {
 		t.Fatal("serve still answers after exiting")
 	}
+}
+
+// shiftedPlan returns copy k of a protojson plan: plan ID plus 10+k, and
+// both pre-allocated output ID ranges moved past k copies of themselves.
+// Outputs are created, never overwritten, so each run needs IDs of its own.
+func shiftedPlan(t *testing.T, planJSON []byte, k int64) []byte {
+	t.Helper()
+	var pl datapb.CompactionPlan
+	if err := protojson.Unmarshal(planJSON, &pl); err != nil {
+		t.Fatal(err)
+	}
+	pl.PlanID += 10 + k
+	for _, r := range []*datapb.IDRange{pl.GetPreAllocatedSegmentIDs(), pl.GetPreAllocatedLogIDs()} {
+		n := r.GetEnd() - r.GetBegin()
+		r.Begin, r.End = r.Begin+k*n, r.End+k*n
+	}
+	pl.BeginLogID = pl.GetPreAllocatedLogIDs().GetBegin()
+	b, err := protojson.Marshal(&pl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func TestServeBadFlags(t *testing.T) {

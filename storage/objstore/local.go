@@ -27,7 +27,8 @@ const tmpPrefix = ".objstore-tmp-"
 //     renames it over the key and fsyncs the directory, so readers see
 //     either the old or the new object, never a partial one, and the object
 //     survives a crash once Put returns. Missing parent directories are
-//     created.
+//     created. Create does the same but publishes the file with a hard
+//     link, which fails on an existing key.
 //   - All access goes through an [os.Root], so neither a key nor a symlink
 //     planted inside the directory can reach files outside it.
 //   - Delete removes the file and then prunes parent directories that became
@@ -175,21 +176,83 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	return nil
 }
 
-func (l *Local) put(ctx context.Context, key string, r io.Reader, size int64) (err error) {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
+func (l *Local) put(ctx context.Context, key string, r io.Reader, size int64) error {
 	dir := path.Dir(key)
-	f, tmp, err := l.createTemp(dir)
+	tmp, err := l.writeTemp(ctx, dir, r, size)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			l.root.Remove(tmp)
+	if err := l.root.Rename(tmp, key); err != nil {
+		l.root.Remove(tmp)
+		if st, serr := l.root.Lstat(key); serr == nil && st.IsDir() {
+			return fmt.Errorf("key is a directory holding other objects: %w", err)
 		}
-	}()
+		return err
+	}
+	return l.syncDir(dir)
+}
+
+// Create implements [Store]. The object is written to a temporary file
+// like Put's and published with a hard link, which the kernel refuses
+// when the key exists: no window between a check and the write.
+func (l *Local) Create(ctx context.Context, key string, r io.Reader, size int64) error {
+	if err := l.checkKey(key); err != nil {
+		return wrapErr("create", l, key, err)
+	}
+	if err := l.create(ctx, key, r, size); err != nil {
+		return wrapErr("create", l, key, err)
+	}
+	return nil
+}
+
+func (l *Local) create(ctx context.Context, key string, r io.Reader, size int64) error {
+	dir := path.Dir(key)
+	tmp, err := l.writeTemp(ctx, dir, r, size)
+	if err != nil {
+		return err
+	}
+	lerr := l.root.Link(tmp, key)
+	l.root.Remove(tmp)
+	if lerr != nil {
+		if !errors.Is(lerr, fs.ErrExist) {
+			return lerr
+		}
+		if st, serr := l.root.Lstat(key); serr == nil && st.IsDir() {
+			return fmt.Errorf("key is a directory holding other objects: %w", lerr)
+		} else if serr == nil && !st.Mode().IsRegular() {
+			return fmt.Errorf("key holds a %s, not an object: %w", st.Mode().Type(), lerr)
+		}
+		return ErrExist
+	}
+	if err := l.syncDir(dir); err != nil {
+		// The object is ours (the link succeeded) but may not survive a
+		// crash; take it back so that a failed Create leaves nothing.
+		l.root.Remove(key)
+		return err
+	}
+	return nil
+}
+
+// writeTemp writes r to a new, fsynced temporary file in dir and returns
+// its name. On error no temporary file remains.
+func (l *Local) writeTemp(ctx context.Context, dir string, r io.Reader, size int64) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	f, tmp, err := l.createTemp(dir)
+	if err != nil {
+		return "", err
+	}
+	if err := fillTemp(ctx, f, r, size); err != nil {
+		f.Close()
+		l.root.Remove(tmp)
+		return "", err
+	}
+	return tmp, nil
+}
+
+// fillTemp copies r into f, checks the size, fsyncs and closes f.
+func fillTemp(ctx context.Context, f *os.File, r io.Reader, size int64) error {
 	written, err := io.Copy(f, ctxReader{ctx: ctx, r: r})
 	if err != nil {
 		return fmt.Errorf("after %d bytes: %w", written, err)
@@ -200,16 +263,7 @@ func (l *Local) put(ctx context.Context, key string, r io.Reader, size int64) (e
 	if err := f.Sync(); err != nil {
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := l.root.Rename(tmp, key); err != nil {
-		if st, serr := l.root.Lstat(key); serr == nil && st.IsDir() {
-			return fmt.Errorf("key is a directory holding other objects: %w", err)
-		}
-		return err
-	}
-	return l.syncDir(dir)
+	return f.Close()
 }
 
 // createTemp creates a fresh temporary file in dir, creating dir first. It

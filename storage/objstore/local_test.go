@@ -92,6 +92,36 @@ func TestLocalKeyConflicts(t *testing.T) {
 	}
 }
 
+// TestLocalCreateConflicts: Create refuses a directory at the key and a
+// key under an object, and a refused Create leaves no temporary file.
+func TestLocalCreateConflicts(t *testing.T) {
+	s := objstoretest.Local(t)
+	ctx := context.Background()
+	put(t, s, "d/e", []byte("x"))
+	err := s.Create(ctx, "d", strings.NewReader("y"), 1)
+	if err == nil || errors.Is(err, objstore.ErrExist) || !strings.Contains(err.Error(), "directory holding other objects") {
+		t.Errorf("create over a directory: err %v", err)
+	}
+	err = s.Create(ctx, "d/e/f", strings.NewReader("y"), 1)
+	if err == nil || !strings.Contains(err.Error(), "parent of the key is an object") {
+		t.Errorf("create under an object: err %v", err)
+	}
+	err = s.Create(ctx, "d/e", strings.NewReader("y"), 1)
+	if !errors.Is(err, objstore.ErrExist) {
+		t.Errorf("create on an object: err %v", err)
+	}
+	entries, err := os.ReadDir(filepath.Join(s.Dir(), "d"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != "e" {
+		t.Errorf("directory d holds %v, want only e", entries)
+	}
+	if got := get(t, s, "d/e"); string(got) != "x" {
+		t.Errorf("d/e = %q after refused Creates, want %q", got, "x")
+	}
+}
+
 func TestLocalDeletePrunesEmptyDirs(t *testing.T) {
 	s := objstoretest.Local(t)
 	put(t, s, "x/y/z/obj", []byte("1"))

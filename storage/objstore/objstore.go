@@ -22,7 +22,8 @@
 //
 // Every error names the operation, the key and the store. A missing object
 // is reported as an error wrapping [ErrNotExist], so callers test
-// errors.Is(err, objstore.ErrNotExist).
+// errors.Is(err, objstore.ErrNotExist); a Create on an existing key as one
+// wrapping [ErrExist].
 package objstore
 
 import (
@@ -55,6 +56,20 @@ type Store interface {
 	// upload is aborted).
 	Put(ctx context.Context, key string, r io.Reader, size int64) error
 
+	// Create stores the bytes of r under key only if no object exists
+	// there; size is as for Put. On an existing key it fails with an error
+	// wrapping [ErrExist] and leaves that object untouched. The check and
+	// the write are one atomic step of the backend (a hard link on the
+	// local file system, If-None-Match: * on S3), so of several concurrent
+	// Creates of one key, in any number of processes, exactly one succeeds.
+	//
+	// A failed Create leaves no object of its own under key, unless the
+	// error wraps [ErrUnknownOutcome]: then the store could not learn
+	// whether the object was created (the service became unreachable
+	// after the request was sent), and the key may hold this Create's
+	// object.
+	Create(ctx context.Context, key string, r io.Reader, size int64) error
+
 	// Stat returns the object's metadata.
 	Stat(ctx context.Context, key string) (ObjectInfo, error)
 
@@ -79,6 +94,14 @@ type ObjectInfo struct {
 
 // ErrNotExist is wrapped by every error about a missing object.
 var ErrNotExist = errors.New("object does not exist")
+
+// ErrExist is wrapped by every error of a Create whose key already holds
+// an object.
+var ErrExist = errors.New("object already exists")
+
+// ErrUnknownOutcome is wrapped by an error of a Create that may or may not
+// have stored the object: see [Store].Create.
+var ErrUnknownOutcome = errors.New("outcome unknown: the object may have been created")
 
 // ErrInvalidKey is wrapped by every error about a malformed key or prefix.
 var ErrInvalidKey = errors.New("invalid object key")

@@ -25,7 +25,8 @@ import (
 //     the first part size of the stream), so a single-request PUT becomes
 //     replayable; larger bodies go through multipart upload, where minio-go
 //     buffers and retries each part. Memory per Put is thus at most about
-//     two part sizes.
+//     two part sizes. Create buffers the same way (see Create for its
+//     conditional requests).
 //   - Readers returned by Get and GetRange resume after a broken body: they
 //     re-request the remaining byte range, pinned to the original ETag so
 //     the bytes cannot come from a newer object, with backoff, up to
@@ -268,35 +269,20 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error
 
 func (s *S3) put(ctx context.Context, key string, r io.Reader, size int64) error {
 	opts := minio.PutObjectOptions{PartSize: s.partSize, ContentType: "application/octet-stream"}
-	if size >= 0 && uint64(size) <= s.partSize {
-		// Small object: one PUT request. Buffer it so minio-go can replay
-		// the body on a retry, and check the size before sending anything.
-		buf, err := readExactly(r, size)
-		if err != nil {
-			return err
-		}
-		_, err = s.client.PutObject(ctx, s.bucket, s.full(key), bytes.NewReader(buf), size, opts)
-		return mapS3Err(err)
+	buf, rest, err := s.onePart(r, size)
+	if err != nil {
+		return err
 	}
-	if size < 0 {
-		// Unknown size: read up to one part. If the stream ends within it,
-		// send it as one replayable PUT (no multipart round trips);
-		// otherwise continue as a multipart upload with what was read.
-		head, err := io.ReadAll(io.LimitReader(r, int64(s.partSize)+1))
-		if err != nil {
-			return fmt.Errorf("reading the source after %d bytes: %w", len(head), err)
-		}
-		if uint64(len(head)) <= s.partSize {
-			_, err = s.client.PutObject(ctx, s.bucket, s.full(key), bytes.NewReader(head), int64(len(head)), opts)
-			return mapS3Err(err)
-		}
-		r = io.MultiReader(bytes.NewReader(head), r)
+	if rest == nil {
+		_, err = s.client.PutObject(ctx, s.bucket, s.full(key), bytes.NewReader(buf), int64(len(buf)), opts)
+		return mapS3Err(err)
 	}
 	// Large or unknown size: multipart upload, part by part. The wrapper
 	// hides io.Seeker/io.ReaderAt so minio-go always takes the sequential
 	// part-buffering path, and counts bytes to check the declared size.
+	r = rest
 	cr := &countingReader{r: r}
-	_, err := s.client.PutObject(ctx, s.bucket, s.full(key), cr, size, opts)
+	_, err = s.client.PutObject(ctx, s.bucket, s.full(key), cr, size, opts)
 	if err != nil {
 		if cr.err != nil {
 			return fmt.Errorf("reading the source after %d bytes: %w", cr.n, cr.err)
@@ -316,6 +302,30 @@ func (s *S3) put(ctx context.Context, key string, r io.Reader, size int64) error
 		}
 	}
 	return nil
+}
+
+// onePart reads the whole body when it fits in one part, so that a single
+// PUT can be replayed on a retry and the size is checked before anything
+// is sent. A body of unknown size is read up to one part: if it ends
+// within it, it is sent as one PUT (no multipart round trips). A non-nil
+// rest means the body needs a multipart upload: rest yields all of it,
+// starting with whatever was read.
+func (s *S3) onePart(r io.Reader, size int64) (buf []byte, rest io.Reader, err error) {
+	if size >= 0 && uint64(size) <= s.partSize {
+		buf, err := readExactly(r, size)
+		return buf, nil, err
+	}
+	if size >= 0 {
+		return nil, r, nil
+	}
+	head, err := io.ReadAll(io.LimitReader(r, int64(s.partSize)+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the source after %d bytes: %w", len(head), err)
+	}
+	if uint64(len(head)) <= s.partSize {
+		return head, nil, nil
+	}
+	return nil, io.MultiReader(bytes.NewReader(head), r), nil
 }
 
 // readExactly reads exactly size bytes from r and fails if r yields fewer

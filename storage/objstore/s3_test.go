@@ -18,24 +18,45 @@ import (
 )
 
 // faultTransport injects network failures: it fails the next failPuts
-// single-request PUTs before sending them, and cuts the next cutGets GET
-// response bodies after cutAfter bytes.
+// single-request PUTs before sending them, cuts the next cutGets GET
+// response bodies after cutAfter bytes, loses the responses of the next
+// loseCommits requests that store an object (a single PUT or a
+// CompleteMultipartUpload: sent and applied, then a connection reset), and
+// fails every request while down is set (set by a lost response when
+// downAfterLoss is).
 type faultTransport struct {
-	base     http.RoundTripper
-	mu       sync.Mutex
-	failPuts int
-	cutGets  int
-	cutAfter int64
-	gets     int // GET requests seen
-	uploads  int // multipart uploads started
+	base          http.RoundTripper
+	mu            sync.Mutex
+	failPuts      int
+	cutGets       int
+	cutAfter      int64
+	loseCommits   int
+	down          bool
+	downAfterLoss bool
+	gets          int // GET requests seen
+	uploads       int // multipart uploads started
 }
+
+var errReset = &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
 
 func (f *faultTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	f.mu.Lock()
+	if f.down {
+		f.mu.Unlock()
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	}
 	isObjectPut := req.Method == http.MethodPut && req.URL.RawQuery == ""
 	failPut := isObjectPut && f.failPuts > 0
 	if failPut {
 		f.failPuts--
+	}
+	isCommit := isObjectPut || (req.Method == http.MethodPost && req.URL.Query().Has("uploadId"))
+	lose := isCommit && !failPut && f.loseCommits > 0
+	if lose {
+		f.loseCommits--
 	}
 	isGet := req.Method == http.MethodGet && req.URL.RawQuery == ""
 	cut := isGet && f.cutGets > 0
@@ -56,6 +77,14 @@ func (f *faultTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, &net.OpError{Op: "write", Net: "tcp", Err: syscall.ECONNRESET}
 	}
 	resp, err := f.base.RoundTrip(req)
+	if err == nil && lose {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		f.mu.Lock()
+		f.down = f.downAfterLoss
+		f.mu.Unlock()
+		return nil, errReset
+	}
 	if err != nil || !cut || resp.StatusCode/100 != 2 {
 		return resp, err
 	}
@@ -70,7 +99,7 @@ type cutBody struct {
 
 func (c *cutBody) Read(p []byte) (int, error) {
 	if c.left <= 0 {
-		return 0, &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+		return 0, errReset
 	}
 	if int64(len(p)) > c.left {
 		p = p[:c.left]
@@ -83,7 +112,13 @@ func (c *cutBody) Read(p []byte) (int, error) {
 func (c *cutBody) Close() error { return c.rc.Close() }
 
 func faultyMinIO(t *testing.T) (*objstore.S3, *faultTransport) {
+	return faultyMinIOWith(t, func(*objstore.Options) {})
+}
+
+// faultyMinIOWith is faultyMinIO with adjusted Options.
+func faultyMinIOWith(t *testing.T, mod func(*objstore.Options)) (*objstore.S3, *faultTransport) {
 	bucket, opts := objstoretest.S3Config(t)
+	mod(&opts)
 	base, err := minio.DefaultTransport(strings.HasPrefix(opts.Endpoint, "https://"))
 	if err != nil {
 		t.Fatal(err)

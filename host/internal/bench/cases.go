@@ -335,30 +335,41 @@ func compactOnce(ctx context.Context, h *host.Host, store objstore.Store, plan *
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	var rows, stored int64
-	var keys []string
+	var rows int64
 	for _, s := range res.GetSegments() {
 		rows += s.GetNumOfRows()
+	}
+	if wantRows >= 0 && rows != wantRows {
+		return 0, 0, 0, fmt.Errorf("plan %d wrote %d rows, want %d", plan.GetPlanID(), rows, wantRows)
+	}
+	stored, err := deleteOutputs(ctx, store, res)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return took, stored, rows, nil
+}
+
+// deleteOutputs deletes every object res references (outputs are created,
+// never overwritten, so a plan runs again only once they are gone) and
+// returns their total stored size.
+func deleteOutputs(ctx context.Context, store objstore.Store, res *datapb.CompactionPlanResult) (int64, error) {
+	var stored int64
+	for _, s := range res.GetSegments() {
 		for _, fbs := range [][]*datapb.FieldBinlog{s.GetInsertLogs(), s.GetField2StatslogPaths(), s.GetDeltalogs()} {
 			for _, fb := range fbs {
 				for _, b := range fb.GetBinlogs() {
 					stored += b.GetLogSize()
-					if b.GetLogPath() != "" {
-						keys = append(keys, b.GetLogPath())
+					if b.GetLogPath() == "" {
+						continue
+					}
+					if err := store.Delete(ctx, b.GetLogPath()); err != nil {
+						return 0, err
 					}
 				}
 			}
 		}
 	}
-	if wantRows >= 0 && rows != wantRows {
-		return 0, 0, 0, fmt.Errorf("plan %d wrote %d rows, want %d", plan.GetPlanID(), rows, wantRows)
-	}
-	for _, k := range keys {
-		if err := store.Delete(ctx, k); err != nil {
-			return 0, 0, 0, err
-		}
-	}
-	return took, stored, rows, nil
+	return stored, nil
 }
 
 func runMix(ctx context.Context, env Env, c Case) (*Result, error) {

@@ -59,6 +59,9 @@ func TestVectorOptionsMatchReference(t *testing.T) {
 			if d := reference.DiffMix(want, got); d != "" {
 				t.Fatalf("%s, vectors %s: result differs from the reference:\n%s", reg, vec, d)
 			}
+			if _, err := deleteOutputs(ctx, store, res); err != nil {
+				t.Fatal(err)
+			}
 			h.Close(ctx)
 		}
 	}

@@ -239,7 +239,7 @@ func (l *l0Run) probe(pairs, hits []byte) error {
 
 // write uploads one deltalog per target that received deletes, log IDs
 // assigned in plan order so the bytes and keys do not depend on upload
-// timing; on failure every uploaded key is deleted.
+// timing; on failure every deltalog it created is deleted.
 func (l *l0Run) write(ctx context.Context, cfg Config) ([]*datapb.CompactionSegment, int64, error) {
 	segs := l.p.GetSegmentBinlogs()
 	ids := &segwrite.IDRange{Next: l.p.GetPreAllocatedLogIDs().GetBegin(), End: l.p.GetPreAllocatedLogIDs().GetEnd()}
@@ -277,20 +277,32 @@ func (l *l0Run) write(ctx context.Context, cfg Config) ([]*datapb.CompactionSegm
 		routed += int64(len(picks))
 		jobs = append(jobs, &job{seg: i, logID: id, d: d})
 	}
+	run := func(j *job) {
+		s := segs[j.seg]
+		j.fb, j.key, j.err = segwrite.WriteDeltalog(ctx, segwrite.DeltalogConfig{
+			Store: cfg.Store, Root: cfg.Root, CollectionID: s.GetCollectionID(), PartitionID: s.GetPartitionID(),
+			SegmentID: s.GetSegmentID(), LogIDs: &segwrite.IDRange{Next: j.logID, End: j.logID + 1},
+			Timestamp: uint64(l.p.GetStartTime()),
+		}, j.d)
+	}
+	// The first deltalog is created alone: of two tasks given the same log
+	// IDs, the one losing that key stops having created nothing.
+	rest := jobs
+	if len(jobs) > 0 {
+		run(jobs[0])
+		if rest = jobs[1:]; jobs[0].err != nil {
+			rest = nil
+		}
+	}
 	sem := make(chan struct{}, max(cfg.UploadParallelism, 1))
 	var wg sync.WaitGroup
-	for _, j := range jobs {
+	for _, j := range rest {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			s := segs[j.seg]
-			j.fb, j.key, j.err = segwrite.WriteDeltalog(ctx, segwrite.DeltalogConfig{
-				Store: cfg.Store, Root: cfg.Root, CollectionID: s.GetCollectionID(), PartitionID: s.GetPartitionID(),
-				SegmentID: s.GetSegmentID(), LogIDs: &segwrite.IDRange{Next: j.logID, End: j.logID + 1},
-				Timestamp: uint64(l.p.GetStartTime()),
-			}, j.d)
+			run(j)
 		}()
 	}
 	wg.Wait()
@@ -301,16 +313,15 @@ func (l *l0Run) write(ctx context.Context, cfg Config) ([]*datapb.CompactionSegm
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		cctx, cancel := cleanupCtx(ctx, cfg.CleanupTimeout)
-		defer cancel()
+		var made segwrite.Created
 		for _, j := range jobs {
 			if j.key != "" {
-				if derr := cfg.Store.Delete(cctx, j.key); derr != nil {
-					err = fmt.Errorf("%w (cleanup of %q also failed: %v)", err, j.key, derr)
-				}
+				made.Record(j.key, j.err)
 			}
 		}
-		return nil, 0, err
+		return nil, 0, cleanup(ctx, cfg, l.p.GetPlanID(), err, func(cctx context.Context) error {
+			return made.Delete(cctx, cfg.Store, cfg.UploadParallelism)
+		})
 	}
 	out := make([]*datapb.CompactionSegment, 0, len(jobs))
 	for _, j := range jobs {

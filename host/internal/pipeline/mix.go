@@ -142,11 +142,7 @@ func runMix(ctx context.Context, p *Plan, cfg Config, start Start) (res *Result,
 	}
 	defer func() {
 		if err != nil {
-			cctx, ccancel := cleanupCtx(ctx, cfg.CleanupTimeout)
-			defer ccancel()
-			if aerr := m.writer.Abort(cctx); aerr != nil {
-				err = fmt.Errorf("%w (cleanup of written objects also failed: %v)", err, aerr)
-			}
+			err = cleanup(ctx, cfg, p.GetPlanID(), err, m.writer.Abort)
 		}
 	}()
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/compacthost/compacthost/abi"
 	"github.com/compacthost/compacthost/host/internal/segread"
+	"github.com/compacthost/compacthost/host/internal/segwrite"
 	"github.com/compacthost/compacthost/storage/binlog"
 	"github.com/compacthost/compacthost/storage/deltalog"
 	"github.com/compacthost/compacthost/storage/milvuspath"
@@ -87,7 +88,9 @@ type Config struct {
 	// beyond which the strategy waits for the write stage to catch up with
 	// its decisions (default 64 MiB).
 	HeldBudget int64
-	// CleanupTimeout bounds the deletion of written objects after a failure.
+	// CleanupTimeout bounds the deletion of created objects after a
+	// failure, failed deletes retried with backoff meanwhile (default 1
+	// minute).
 	CleanupTimeout time.Duration
 }
 
@@ -111,8 +114,10 @@ type Result struct {
 	Counts Counts
 }
 
-// Run executes a validated plan through the guest start creates. On error
-// every object the run wrote has been deleted; inputs are never written.
+// Run executes a validated plan through the guest start creates. Outputs
+// are created, never overwritten, so inputs and any other existing object
+// are never written. On error every object the run created has been
+// deleted, except those the error names as left for the operator's sweep.
 func Run(ctx context.Context, p *Plan, cfg Config, start Start) (*Result, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
@@ -161,10 +166,34 @@ func (f *failure) get() error {
 	return f.err
 }
 
-// cleanupCtx is a context for deleting written objects even when the
-// run's context was cancelled.
-func cleanupCtx(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), d)
+// maxLoggedKeys bounds the keys the WARN line about a failed cleanup lists.
+const maxLoggedKeys = 20
+
+// cleanup runs del, which deletes the objects the failed run created,
+// under a context that lives cfg.CleanupTimeout even when the run's own
+// was cancelled, and returns the run's error err extended by what the
+// cleanup left. Objects left behind are logged as one WARN line with their
+// count, common prefix and first keys, for the operator's sweep.
+func cleanup(ctx context.Context, cfg Config, planID int64, err error, del func(context.Context) error) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.CleanupTimeout)
+	defer cancel()
+	derr := del(cctx)
+	if derr == nil {
+		return err
+	}
+	var left *segwrite.LeftError
+	if errors.As(derr, &left) {
+		cfg.Logger.Warn("failed task left objects in the store; sweep them", "plan", planID, "count", len(left.Keys),
+			"prefix", left.Prefix(), "store", left.Store, "unsure", left.Unsure,
+			"keys", left.Keys[:min(len(left.Keys), maxLoggedKeys)], "error", left.LastErr)
+	}
+	// Inside the StageError, so that callers unwrapping the stage keep it.
+	var se *StageError
+	if errors.As(err, &se) {
+		se.Err = fmt.Errorf("%w (cleanup: %w)", se.Err, derr)
+		return err
+	}
+	return fmt.Errorf("%w (cleanup: %w)", err, derr)
 }
 
 // readAllDeletes reads every segment's deltalogs (idx selects the

@@ -3,6 +3,7 @@ package segwrite
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
@@ -26,9 +27,11 @@ type DeltalogConfig struct {
 // FormatJSON, as Milvus's L0 compaction does) with one log ID from
 // cfg.LogIDs under milvuspath.DeltaLog, and returns its metadata:
 // FieldBinlog{FieldID 0, Binlogs: [{EntriesNum, TimestampFrom/To = min/max
-// delete ts, LogPath, LogSize, LogID, MemorySize}]}. The key is returned
-// whenever an upload was attempted, also with an error, so that the caller
-// can delete it on failure.
+// delete ts, LogPath, LogSize, LogID, MemorySize}]}. The object is written
+// with Create, so an object already under the key is left alone and the
+// call fails. The key is returned when the call created the object (err is
+// nil) or may have (err wraps objstore.ErrUnknownOutcome), else it is "":
+// the caller deletes only what it created.
 func WriteDeltalog(ctx context.Context, cfg DeltalogConfig, d *deltalog.Deletes) (*datapb.FieldBinlog, string, error) {
 	if cfg.Store == nil {
 		return nil, "", fmt.Errorf("segwrite: deltalog of segment %d: no store", cfg.SegmentID)
@@ -47,7 +50,10 @@ func WriteDeltalog(ctx context.Context, cfg DeltalogConfig, d *deltalog.Deletes)
 	if err != nil {
 		return nil, "", fmt.Errorf("segwrite: deltalog %q: %w", key, err)
 	}
-	if err := cfg.Store.Put(ctx, key, bytes.NewReader(buf.Bytes()), int64(buf.Len())); err != nil {
+	if err := cfg.Store.Create(ctx, key, bytes.NewReader(buf.Bytes()), int64(buf.Len())); err != nil {
+		if !errors.Is(err, objstore.ErrUnknownOutcome) {
+			key = ""
+		}
 		return nil, key, fmt.Errorf("segwrite: deltalog of segment %d: %w", cfg.SegmentID, err)
 	}
 	return &datapb.FieldBinlog{FieldID: 0, Binlogs: []*datapb.Binlog{{

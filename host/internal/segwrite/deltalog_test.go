@@ -3,6 +3,7 @@ package segwrite_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -55,11 +56,28 @@ func TestWriteDeltalog(t *testing.T) {
 		if _, key, err := segwrite.WriteDeltalog(ctx, cfg, d); err == nil || key != "" || !strings.Contains(err.Error(), "[901, 901) exhausted") {
 			t.Fatalf("exhausted range: %q %v", key, err)
 		}
-		// A failed upload still reports its key.
+		// A failed upload reports no key (nothing of the call's to delete),
+		// unless its outcome is unknown.
 		fs := &failingStore{Store: store}
 		cfg.Store, cfg.LogIDs = fs, &segwrite.IDRange{Next: 7, End: 8}
-		if _, key, err := segwrite.WriteDeltalog(ctx, cfg, d); err == nil || key != "files/delta_log/1/2/3/7" {
+		if _, key, err := segwrite.WriteDeltalog(ctx, cfg, d); err == nil || key != "" {
 			t.Fatalf("failed upload: %q %v", key, err)
+		}
+		fs.fail = objstore.ErrUnknownOutcome
+		cfg.LogIDs = &segwrite.IDRange{Next: 7, End: 8}
+		if _, key, err := segwrite.WriteDeltalog(ctx, cfg, d); !errors.Is(err, objstore.ErrUnknownOutcome) || key != "files/delta_log/1/2/3/7" {
+			t.Fatalf("upload with an unknown outcome: %q %v", key, err)
+		}
+		// An existing object is never replaced: the call fails naming the
+		// key and reports no key to delete.
+		cfg.Store, cfg.LogIDs = store, &segwrite.IDRange{Next: 900, End: 901}
+		before := objstoretest.ReadAll(t, store, "files/delta_log/1/2/3/900")
+		if _, key, err := segwrite.WriteDeltalog(ctx, cfg, d); !errors.Is(err, objstore.ErrExist) || key != "" ||
+			!strings.Contains(err.Error(), `"files/delta_log/1/2/3/900"`) {
+			t.Fatalf("existing key: %q %v", key, err)
+		}
+		if got := objstoretest.ReadAll(t, store, "files/delta_log/1/2/3/900"); !bytes.Equal(got, before) {
+			t.Fatal("WriteDeltalog changed an existing object")
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync/atomic"
 	"testing"
@@ -180,15 +181,20 @@ func newWriter(t testing.TB, store objstore.Store, in *input, chunkBytes int64, 
 	return w, cfg
 }
 
-// failingStore fails every Put after the first n.
+// failingStore fails every Create after the first n, with an error
+// wrapping fail (default: a plain error).
 type failingStore struct {
 	objstore.Store
-	n atomic.Int64
+	n    atomic.Int64
+	fail error
 }
 
-func (s *failingStore) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+func (s *failingStore) Create(ctx context.Context, key string, r io.Reader, size int64) error {
 	if s.n.Add(-1) < 0 {
+		if s.fail != nil {
+			return fmt.Errorf("injected put failure for %s: %w", key, s.fail)
+		}
 		return errors.New("injected put failure for " + key)
 	}
-	return s.Store.Put(ctx, key, r, size)
+	return s.Store.Create(ctx, key, r, size)
 }

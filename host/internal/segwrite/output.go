@@ -185,7 +185,7 @@ func (o *output) flush(ctx context.Context, w *Writer) error {
 		return fmt.Errorf("segwrite: output %d (segment %d): insert log IDs: %w", o.index, o.segID, err)
 	}
 	logs := make([]*datapb.Binlog, len(w.fields))
-	err = parallel(len(w.fields), w.cfg.UploadParallelism, func(i int) error {
+	upload := func(i int) error {
 		f := w.fields[i]
 		logID := first + int64(i)
 		key := milvuspath.InsertLog(w.cfg.Root, w.cfg.CollectionID, w.cfg.PartitionID, o.segID, f.GetFieldID(), logID)
@@ -197,14 +197,24 @@ func (o *output) flush(ctx context.Context, w *Writer) error {
 		if err != nil {
 			return fmt.Errorf("segwrite: %s: %w", key, err)
 		}
-		if err := w.put(ctx, key, e.Reader(), e.Bytes); err != nil {
+		if err := w.create(ctx, key, e.Reader(), e.Bytes); err != nil {
 			return fmt.Errorf("segwrite: output %d (segment %d): %w", o.index, o.segID, err)
 		}
 		wr := e.Written
 		logs[i] = &datapb.Binlog{EntriesNum: wr.Rows, TimestampFrom: o.tsLo, TimestampTo: o.tsHi,
 			LogPath: key, LogSize: wr.Bytes, LogID: logID, MemorySize: wr.MemorySize}
 		return nil
-	})
+	}
+	// The writer's first object is created alone: of two tasks given the
+	// same output IDs, the one losing that key stops having created
+	// nothing, so the other can finish.
+	from := 0
+	if !w.created.Load() {
+		from, err = 1, upload(0)
+	}
+	if err == nil {
+		err = parallel(len(w.fields)-from, w.cfg.UploadParallelism, func(i int) error { return upload(from + i) })
+	}
 	for _, ps := range o.pieces {
 		releaseAll(ps)
 	}
@@ -236,7 +246,7 @@ func (o *output) finish(ctx context.Context, w *Writer) error {
 		return fmt.Errorf("segwrite: output %d (segment %d): stats log ID: %w", o.index, o.segID, err)
 	}
 	key := milvuspath.StatsLog(w.cfg.Root, w.cfg.CollectionID, w.cfg.PartitionID, o.segID, pk.GetFieldID(), logID)
-	if err := w.put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
+	if err := w.create(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
 		return fmt.Errorf("segwrite: output %d (segment %d): %w", o.index, o.segID, err)
 	}
 	o.statFB = &datapb.FieldBinlog{FieldID: pk.GetFieldID(), Binlogs: []*datapb.Binlog{{

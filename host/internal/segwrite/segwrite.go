@@ -5,9 +5,11 @@
 // a primary-key stats log per output, and the CompactionSegment records of
 // the result. WriteDeltalog writes an L0 compaction's deltalog.
 //
-// Every object written is remembered, so Abort can delete them all.
-// Objects go under their final keys: they belong to new segment IDs (or new
-// log IDs) that nothing references until the result is reported.
+// Every object is written with Create, under its final key: it belongs to
+// a new segment ID (or log ID) that nothing references until the result is
+// reported, so an object already there is someone else's and the write
+// fails instead of replacing it. The writer remembers the keys it created,
+// and Abort deletes exactly those.
 package segwrite
 
 import (
@@ -79,7 +81,8 @@ type Writer struct {
 	aborted bool
 
 	mu      sync.Mutex
-	written []string // every key a Put was started for
+	made    Created     // the keys this writer created (or may have)
+	created atomic.Bool // a Create succeeded
 
 	rows  atomic.Int64
 	bytes atomic.Int64
@@ -275,10 +278,13 @@ func (w *Writer) Close(ctx context.Context) ([]*datapb.CompactionSegment, error)
 	return segs, nil
 }
 
-// Abort deletes every object the writer wrote or started to write, also
-// after Close (when a later stage of the task failed), and leaves the writer
-// unusable. When ctx is already cancelled the deletes run under a fresh
-// one-minute context derived from it. It returns the delete errors joined.
+// Abort deletes every object the writer created, also after Close (when a
+// later stage of the task failed), and leaves the writer unusable. It never
+// deletes a key whose Create failed: that object, if any, is not the
+// writer's. Failed deletes are retried until ctx ends (see
+// Created.Delete); when ctx is already cancelled the deletes run under a
+// fresh one-minute context derived from it. What remains is reported as a
+// *LeftError.
 func (w *Writer) Abort(ctx context.Context) error {
 	w.aborted = true
 	for _, o := range w.outputs {
@@ -290,30 +296,27 @@ func (w *Writer) Abort(ctx context.Context) error {
 		defer cancel()
 	}
 	w.mu.Lock()
-	keys := w.written
-	w.written = nil
+	made := w.made
+	w.made = Created{}
 	w.mu.Unlock()
-	errs := make([]error, len(keys))
-	parallel(len(keys), w.cfg.UploadParallelism, func(i int) error {
-		errs[i] = w.cfg.Store.Delete(ctx, keys[i])
-		return nil
-	})
-	return errors.Join(errs...)
+	return made.Delete(ctx, w.cfg.Store, w.cfg.UploadParallelism)
 }
 
 // Stats returns the rows appended and the bytes uploaded (insert binlogs
 // and stats logs) so far.
 func (w *Writer) Stats() (rows, bytes int64) { return w.rows.Load(), w.bytes.Load() }
 
-// put uploads the size bytes of r under key, remembering the key first for
-// Abort.
-func (w *Writer) put(ctx context.Context, key string, r io.Reader, size int64) error {
+// create uploads the size bytes of r under key if no object is there, and
+// records the key for Abort once the outcome is known.
+func (w *Writer) create(ctx context.Context, key string, r io.Reader, size int64) error {
+	err := w.cfg.Store.Create(ctx, key, r, size)
 	w.mu.Lock()
-	w.written = append(w.written, key)
+	w.made.Record(key, err)
 	w.mu.Unlock()
-	if err := w.cfg.Store.Put(ctx, key, r, size); err != nil {
+	if err != nil {
 		return err
 	}
+	w.created.Store(true)
 	w.bytes.Add(size)
 	return nil
 }
