@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 
@@ -32,22 +31,21 @@ const (
 	descPayloadType = descCollection + 48
 )
 
+// corruptFixture generates a small collection (seed) into store and a host
+// over it.
+func corruptFixture(t *testing.T, store objstore.Store, seed int64) (gen.Config, *gen.Collection, *Host) {
+	t.Helper()
+	cfg := smallGen(seed)
+	return cfg, generate(t, store, cfg), newTestHost(t, store, 0, nil)
+}
+
 // rewrite replaces the object under key with mut applied to its bytes and
 // returns a function that puts the original back.
 func rewrite(t *testing.T, store objstore.Store, key string, mut func([]byte) []byte) (restore func()) {
 	t.Helper()
-	ctx := context.Background()
-	rc, err := store.Get(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	orig, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	orig := objstoretest.ReadAll(t, store, key)
 	put := func(b []byte) {
-		if err := store.Put(ctx, key, bytes.NewReader(b), int64(len(b))); err != nil {
+		if err := store.Put(context.Background(), key, bytes.NewReader(b), int64(len(b))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -71,9 +69,7 @@ func setInt64(off int, v int64) func([]byte) []byte {
 func TestCompactRefusesMisfiledBinlogs(t *testing.T) {
 	objstoretest.Run(t, func(t *testing.T, store objstore.Store) {
 		ctx := context.Background()
-		cfg := smallGen(21)
-		col := generate(t, store, cfg)
-		h := newTestHost(t, store, 0, nil)
+		cfg, col, h := corruptFixture(t, store, 21)
 		seg := col.MixPlan.GetSegmentBinlogs()[1]
 		segID := seg.GetSegmentID()
 		insertKey := milvuspath.InsertLog(DefaultRootPath, cfg.CollectionID, cfg.PartitionID, segID, gen.VectorField,
@@ -141,9 +137,7 @@ func TestCompactRefusesMisfiledBinlogs(t *testing.T) {
 func TestL0CorruptStatsLog(t *testing.T) {
 	objstoretest.Run(t, func(t *testing.T, store objstore.Store) {
 		ctx := context.Background()
-		cfg := smallGen(22)
-		col := generate(t, store, cfg)
-		h := newTestHost(t, store, 0, nil)
+		cfg, col, h := corruptFixture(t, store, 22)
 		target := segmentOfLevel(t, col.L0Plan, datapb.SegmentLevel_L0, false)
 		key := milvuspath.StatsLog(DefaultRootPath, cfg.CollectionID, cfg.PartitionID, target.GetSegmentID(), gen.PKField,
 			firstLogID(t, target.GetField2StatslogPaths(), gen.PKField))
