@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
+	"github.com/compacthost/compacthost/storage/corrupt"
 )
 
 const badKey = "files/insert_log/1/2/3/101/99"
@@ -52,8 +54,18 @@ func TestInsertReaderBadInput(t *testing.T) {
 	}
 
 	t.Run("payload type mismatch", func(t *testing.T) {
-		wantErr(t, openErr(good, testField(101, schemapb.DataType_Float16Vector, 16, false)),
-			"descriptor payload type FloatVector does not match field 101 (f101) type Float16Vector")
+		err := openErr(good, testField(101, schemapb.DataType_Float16Vector, 16, false))
+		wantErr(t, err, "descriptor says payload type FloatVector, plan says field 101 (f101) is Float16Vector")
+		if !errors.Is(err, corrupt.Err) {
+			t.Fatalf("%v does not match corrupt.Err", err)
+		}
+	})
+	t.Run("field id mismatch", func(t *testing.T) {
+		err := openErr(good, testField(102, schemapb.DataType_FloatVector, 8, false))
+		wantErr(t, err, "descriptor says field 101, plan says field 102 (f102)")
+		if !errors.Is(err, corrupt.Err) {
+			t.Fatalf("%v does not match corrupt.Err", err)
+		}
 	})
 	t.Run("dim mismatch", func(t *testing.T) {
 		wantErr(t, openErr(good, testField(101, schemapb.DataType_FloatVector, 9, false)),
@@ -72,7 +84,7 @@ func TestInsertReaderBadInput(t *testing.T) {
 	t.Run("not parquet", func(t *testing.T) {
 		var buf bytes.Buffer
 		d := baseDesc
-		d.PayloadType = schemapb.DataType_FloatVector
+		d.FieldID, d.PayloadType = 101, schemapb.DataType_FloatVector
 		d.SetOriginalSize(10)
 		if _, err := WriteFile(&buf, d, Event{Type: InsertEvent, StartTimestamp: 1, EndTimestamp: 1}, []byte("this is not a parquet file at all")); err != nil {
 			t.Fatal(err)
@@ -160,4 +172,24 @@ func FuzzInsertReader(f *testing.F) {
 			c.Release()
 		}
 	})
+}
+
+func TestCheckOwner(t *testing.T) {
+	d := Descriptor{CollectionID: 1, PartitionID: 2, SegmentID: 3}
+	if err := d.CheckOwner(Owner{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		o    Owner
+		want string
+	}{
+		{Owner{9, 2, 3}, "descriptor says collection 1, plan says 9"},
+		{Owner{1, -1, 3}, "descriptor says partition 2, plan says -1"},
+		{Owner{1, 2, 100}, "descriptor says segment 3, plan says 100"},
+	} {
+		err := d.CheckOwner(c.o)
+		if err == nil || err.Error() != c.want || !errors.Is(err, corrupt.Err) {
+			t.Errorf("%+v: err = %v, want %q matching corrupt.Err", c.o, err, c.want)
+		}
+	}
 }

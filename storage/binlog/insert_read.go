@@ -12,6 +12,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
+	"github.com/compacthost/compacthost/storage/corrupt"
 )
 
 // DefaultBatchRows is the batch size Milvus' V1 reader uses (§9.6).
@@ -38,9 +40,10 @@ type InsertReader struct {
 
 // NewInsertReader opens the insert binlog stored under key (r holds size
 // bytes) for field. It checks the container, that the event is an insert
-// event, that the descriptor payload type is the field's type, that the
-// Parquet payload parses and that its column 0 (whatever its name) has the
-// field's Arrow type, including the dim-derived FixedSizeBinary width.
+// event, that the descriptor's field ID and payload type are the field's (a
+// mismatch is marked corrupt.Err), that the Parquet payload parses and that
+// its column 0 (whatever its name) has the field's Arrow type, including the
+// dim-derived FixedSizeBinary width.
 // batchRows <= 0 means DefaultBatchRows. Errors name key.
 func NewInsertReader(key string, r io.ReaderAt, size int64, field *schemapb.FieldSchema, batchRows int) (ir *InsertReader, err error) {
 	defer func() {
@@ -65,9 +68,13 @@ func openInsert(f *File, r io.ReaderAt, field *schemapb.FieldSchema, batchRows i
 	if ev := f.Events[0]; ev.Type != InsertEvent {
 		return nil, fmt.Errorf("event is %s, want InsertEvent", ev.Type)
 	}
+	if d.FieldID != field.GetFieldID() {
+		return nil, corrupt.Mark(fmt.Errorf("descriptor says field %d, plan says field %d (%s)",
+			d.FieldID, field.GetFieldID(), field.GetName()))
+	}
 	if d.PayloadType != field.GetDataType() {
-		return nil, fmt.Errorf("descriptor payload type %s does not match field %d (%s) type %s",
-			d.PayloadType, field.GetFieldID(), field.GetName(), field.GetDataType())
+		return nil, corrupt.Mark(fmt.Errorf("descriptor says payload type %s, plan says field %d (%s) is %s",
+			d.PayloadType, field.GetFieldID(), field.GetName(), field.GetDataType()))
 	}
 	want, err := ArrowType(field)
 	if err != nil {

@@ -69,13 +69,21 @@ func (o WriterOptions) parquetProps(f *schemapb.FieldSchema) *parquet.WriterProp
 // record writer produces: the column is named by the decimal field ID and
 // declared nullable; Arrow schema metadata is not stored.
 func EncodeParquet(w io.Writer, f *schemapb.FieldSchema, col arrow.Array, opts WriterOptions) error {
-	return encodeParquet(w, f, []arrow.Array{col}, opts)
+	var buf bytes.Buffer
+	if err := encodeParquet(&buf, f, []arrow.Array{col}, opts); err != nil {
+		return err
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
 }
 
-// encodeParquet writes the chunks, in order, as one column. Pages go to w as
-// they are compressed (an unbuffered row group), so nothing but the
-// compressor's current page is held besides what w keeps.
-func encodeParquet(w io.Writer, f *schemapb.FieldSchema, chunks []arrow.Array, opts WriterOptions) error {
+// encodeParquet appends the chunks, in order, as one column's Parquet file
+// to buf. Pages go to buf as they are compressed (an unbuffered row group),
+// so nothing but the compressor's current page is held besides buf. The file
+// is whole in buf so that its footer can be made deterministic
+// (sortEncodingStats) before anyone sees it.
+func encodeParquet(buf *bytes.Buffer, f *schemapb.FieldSchema, chunks []arrow.Array, opts WriterOptions) error {
+	start := buf.Len()
 	want, err := ArrowType(f)
 	if err != nil {
 		return err
@@ -94,7 +102,7 @@ func encodeParquet(w io.Writer, f *schemapb.FieldSchema, chunks []arrow.Array, o
 	}
 	sc := arrow.NewSchema([]arrow.Field{{Name: strconv.FormatInt(f.GetFieldID(), 10), Type: want, Nullable: true}}, nil)
 	props := opts.parquetProps(f)
-	fw, err := pqarrow.NewFileWriter(sc, w, props, pqarrow.DefaultWriterProps())
+	fw, err := pqarrow.NewFileWriter(sc, buf, props, pqarrow.DefaultWriterProps())
 	if err != nil {
 		return fmt.Errorf("field %d: parquet writer: %w", f.GetFieldID(), err)
 	}
@@ -113,6 +121,9 @@ func encodeParquet(w io.Writer, f *schemapb.FieldSchema, chunks []arrow.Array, o
 	}
 	if err := fw.Close(); err != nil {
 		return fmt.Errorf("field %d: parquet close: %w", f.GetFieldID(), err)
+	}
+	if err := sortEncodingStats(buf.Bytes()[start:]); err != nil {
+		return fmt.Errorf("field %d: %w", f.GetFieldID(), err)
 	}
 	return nil
 }

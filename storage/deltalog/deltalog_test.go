@@ -2,6 +2,8 @@ package deltalog
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
 	"github.com/compacthost/compacthost/storage/binlog"
+	"github.com/compacthost/compacthost/storage/corrupt"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -301,5 +304,22 @@ func TestWriteRejects(t *testing.T) {
 	}
 	if err := d.Append(genDeletes(schemapb.DataType_Int64, 2)); err != nil || d.Len() != 3 {
 		t.Errorf("Append: %v, len %d", err, d.Len())
+	}
+}
+
+// ReadFor refuses a deltalog whose descriptor names another collection,
+// partition or segment than the plan lists it under.
+func TestReadForChecksOwner(t *testing.T) {
+	b := encode(t, genDeletes(schemapb.DataType_Int64, 10), FormatJSON)
+	const key = "files/delta_log/1/2/3/9"
+	owner := binlog.Owner{CollectionID: testMeta.CollectionID, PartitionID: testMeta.PartitionID, SegmentID: testMeta.SegmentID}
+	if d, _, err := ReadFor(key, bytes.NewReader(b), int64(len(b)), owner); err != nil || d.Len() != 10 {
+		t.Fatalf("own segment: %v records, %v", d, err)
+	}
+	owner.SegmentID = 17654435772432484
+	_, _, err := ReadFor(key, bytes.NewReader(b), int64(len(b)), owner)
+	want := fmt.Sprintf("deltalog %q: descriptor says segment %d, plan says 17654435772432484", key, testMeta.SegmentID)
+	if err == nil || err.Error() != want || !errors.Is(err, corrupt.Err) {
+		t.Fatalf("err = %v, want %q matching corrupt.Err", err, want)
 	}
 }

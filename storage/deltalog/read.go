@@ -25,9 +25,26 @@ const readBatchRows = 64 << 10
 // entry, its row number and content. An object with no rows yields empty Deletes
 // whose PKType is the payload's pk type when known (MULTI_FIELD) or None.
 func Read(key string, r io.ReaderAt, size int64) (*Deletes, Format, error) {
+	return read(key, r, size, nil)
+}
+
+// ReadFor is Read for a deltalog a plan lists under owner: a descriptor that
+// names another collection, partition or segment is an error marked
+// corrupt.Err. Milvus writes the segment's own IDs into every deltalog, L0
+// segments' included (with their partition, -1 for all partitions).
+func ReadFor(key string, r io.ReaderAt, size int64, owner binlog.Owner) (*Deletes, Format, error) {
+	return read(key, r, size, &owner)
+}
+
+func read(key string, r io.ReaderAt, size int64, owner *binlog.Owner) (*Deletes, Format, error) {
 	bf, err := binlog.ReadFile(key, r, size)
 	if err != nil {
 		return nil, 0, fmt.Errorf("deltalog: %w", err)
+	}
+	if owner != nil {
+		if err := bf.Descriptor.CheckOwner(*owner); err != nil {
+			return nil, 0, fmt.Errorf("deltalog %q: %w", key, err)
+		}
 	}
 	d, f, err := decode(bf, r)
 	if err != nil {

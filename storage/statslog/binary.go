@@ -64,7 +64,11 @@ func decodeBinary(data []byte) ([]*Stats, error) {
 			return nil, fmt.Errorf("binary stats: entry %d has %d filter blocks, %d bytes remain", i, blocks, len(data)-off)
 		}
 		end := off + int(blocks)*64
-		s.Filter = loadBlocks(data[off:end], blocks, k)
+		f, err := loadBlocks(data[off:end], blocks, k)
+		if err != nil {
+			return nil, fmt.Errorf("binary stats: entry %d: %w", i, err)
+		}
+		s.Filter = f
 		off = end
 		out = append(out, s)
 	}
@@ -93,21 +97,22 @@ func readBounds(b []byte) (lo, hi string, err error) {
 
 // loadBlocks builds a blobloom filter from raw blocks through blobloom's own
 // binary loader, whose block layout is the same.
-func loadBlocks(raw []byte, blocks, k uint32) Filter {
+func loadBlocks(raw []byte, blocks, k uint32) (Filter, error) {
 	if k < 2 || k > maxHashes {
 		// blobloom would raise k to 2 and test a bit Milvus never set.
-		return AlwaysTrueFilter{Reason: fmt.Sprintf("binary stats: k = %d out of range 2..%d", k, maxHashes)}
+		return nil, fmt.Errorf("k = %d out of range 2..%d", k, maxHashes)
 	}
 	var hdr [64]byte
 	copy(hdr[:], "blobloom")
 	binary.LittleEndian.PutUint32(hdr[12:], blocks-1)
 	binary.LittleEndian.PutUint32(hdr[16:], k)
 	l, err := blobloom.NewLoader(io.MultiReader(bytes.NewReader(hdr[:]), bytes.NewReader(raw)))
-	if err == nil {
-		var f *blobloom.Filter
-		if f, err = l.Load(nil); err == nil {
-			return blocked{f}
-		}
+	if err != nil {
+		return nil, err
 	}
-	return AlwaysTrueFilter{Reason: fmt.Sprintf("binary stats: %v", err)}
+	f, err := l.Load(nil)
+	if err != nil {
+		return nil, err
+	}
+	return blocked{f}, nil
 }

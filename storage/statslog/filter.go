@@ -19,7 +19,7 @@ const (
 	// Unsupported is Milvus's marker for an unknown filter kind; it reads as AlwaysTrue.
 	Unsupported BFType = 1
 	// AlwaysTrue answers "maybe present" for every key. Milvus substitutes it when a
-	// filter body cannot be parsed; so do we.
+	// filter body cannot be parsed; this package refuses such a body instead.
 	AlwaysTrue BFType = 2
 	// BasicBF is the legacy bits-and-blooms/bloom/v3 filter (read only). A stats
 	// object without "bfType" holds this kind.
@@ -79,7 +79,7 @@ func (b basic) TestString(key string) bool   { return b.f.TestString(key) }
 func (b basic) MarshalJSON() ([]byte, error) { return b.f.MarshalJSON() }
 
 // AlwaysTrueFilter says "maybe" to every key. Reason records why a decoded stats
-// object got it (a "bf" body that did not parse, bfType 2, ...), for logging.
+// object got it (bfType 1 or 2), for logging.
 type AlwaysTrueFilter struct{ Reason string }
 
 // Type returns AlwaysTrue.
@@ -101,33 +101,49 @@ func newBlocked(capacity uint64, fpr float64) blocked {
 	return blocked{blobloom.NewOptimized(blobloom.Config{Capacity: capacity, FPRate: fpr})}
 }
 
-// decodeFilter turns the "bf" value into a Filter. Like Milvus, a body that cannot
-// be used yields an AlwaysTrueFilter rather than an error: the filter only prunes
-// work, and answering "maybe" is always safe.
-func decodeFilter(t BFType, raw json.RawMessage) Filter {
+// decodeFilter turns the "bf" value (nil when absent) into a Filter.
+// bfType 2 (AlwaysTrue) and 1 (Milvus's marker for an unknown kind, which it
+// writes over a blocked body when misconfigured) read as an AlwaysTrueFilter
+// whatever the body. A BlockedBF or BasicBF body that does not decode to the
+// filter its own fields describe is an error: Milvus logs it and answers
+// "maybe" for every key, which hides a damaged object and makes L0 route
+// deletes to segments that do not hold them.
+func decodeFilter(t BFType, raw json.RawMessage) (Filter, error) {
 	var (
 		f   Filter
 		err error
 	)
 	switch t {
-	case BlockedBF:
-		f, err = decodeBlocked(raw)
-	case BasicBF:
-		f, err = decodeBasic(raw)
-	case AlwaysTrue:
-		return AlwaysTrueFilter{Reason: "bfType 2 (AlwaysTrueBloomFilter)"}
+	case AlwaysTrue, Unsupported:
+		return AlwaysTrueFilter{Reason: fmt.Sprintf("bfType %d (%s)", int(t), t)}, nil
+	case BlockedBF, BasicBF:
+		if raw == nil {
+			return nil, fmt.Errorf(`key "bf" missing for bfType %d (%s)`, int(t), t)
+		}
 	default:
-		return AlwaysTrueFilter{Reason: fmt.Sprintf("unsupported bfType %d", int(t))}
+		return nil, fmt.Errorf(`key "bfType": %d is not a bloom filter type (2, 3 or 4)`, int(t))
+	}
+	if t == BlockedBF {
+		f, err = decodeBlocked(raw)
+	} else {
+		f, err = decodeBasic(raw)
 	}
 	if err != nil {
-		return AlwaysTrueFilter{Reason: fmt.Sprintf("%s body: %v", t, err)}
+		return nil, fmt.Errorf(`key "bf": %s body: %v`, t, err)
 	}
-	return f
+	return f, nil
 }
 
-// decodeBlocked checks the {"k":..,"b":[block...]} body before handing it to
-// blobloom, whose UnmarshalJSON ignores errors and would leave an empty filter
-// that panics on lookup.
+// strictB64 is the alphabet Milvus's filters are written in. Strict decoding
+// also refuses non-zero padding bits, so a changed last character before the
+// padding is caught too.
+var strictB64 = base64.URLEncoding.Strict()
+
+// decodeBlocked reads the {"k":..,"b":[block...]} body. It decodes the
+// blocks itself and builds the filter from their bytes: blobloom's
+// UnmarshalJSON ignores errors and, on a body this parser reads differently
+// (a duplicate or differently cased key), would leave an empty filter that
+// panics on lookup.
 func decodeBlocked(raw json.RawMessage) (Filter, error) {
 	var body struct {
 		K *uint    `json:"k"`
@@ -139,8 +155,9 @@ func decodeBlocked(raw json.RawMessage) (Filter, error) {
 	if body.K == nil {
 		return nil, fmt.Errorf("missing k")
 	}
-	if *body.K > maxHashes {
-		return nil, fmt.Errorf("k = %d exceeds %d", *body.K, maxHashes)
+	if *body.K < 2 || *body.K > maxHashes {
+		// blobloom raises a smaller k to 2 and would test bits never set.
+		return nil, fmt.Errorf("k = %d out of range 2..%d", *body.K, maxHashes)
 	}
 	if len(body.B) == 0 {
 		return nil, fmt.Errorf("no blocks")
@@ -149,21 +166,19 @@ func decodeBlocked(raw json.RawMessage) (Filter, error) {
 		return nil, fmt.Errorf("%d blocks exceed blobloom.MaxBits", len(body.B))
 	}
 	const blockBytes = blobloom.BlockBits / 8
-	var buf [blockBytes + 2]byte
+	blocks := make([]byte, len(body.B)*blockBytes)
 	for i, s := range body.B {
-		if len(s) != base64.URLEncoding.EncodedLen(blockBytes) {
+		if len(s) != strictB64.EncodedLen(blockBytes) {
 			return nil, fmt.Errorf("block %d is not %d base64url bytes", i, blockBytes)
 		}
-		n, err := base64.URLEncoding.Decode(buf[:], []byte(s))
+		var buf [blockBytes + 2]byte
+		n, err := strictB64.Decode(buf[:], []byte(s))
 		if err != nil || n != blockBytes {
 			return nil, fmt.Errorf("block %d is not %d base64url bytes", i, blockBytes)
 		}
+		copy(blocks[i*blockBytes:], buf[:n])
 	}
-	f := new(blobloom.Filter)
-	if err := f.UnmarshalJSON(raw); err != nil {
-		return nil, err
-	}
-	return blocked{f}, nil
+	return loadBlocks(blocks, uint32(len(body.B)), uint32(*body.K))
 }
 
 // decodeBasic reads {"m":..,"k":..,"b":"<base64url bitset>"}; the bitset is a
@@ -186,20 +201,21 @@ func decodeBasic(raw json.RawMessage) (Filter, error) {
 	case *body.K == 0 || *body.K > maxHashes:
 		return nil, fmt.Errorf("k = %d out of range 1..%d", *body.K, maxHashes)
 	}
-	bits, err := base64.URLEncoding.DecodeString(*body.B)
+	bits, err := strictB64.DecodeString(*body.B)
 	if err != nil {
 		return nil, fmt.Errorf("bitset: %v", err)
 	}
 	if len(bits) < 8 {
 		return nil, fmt.Errorf("bitset shorter than its 8-byte length")
 	}
+	// The bitset states its length in bits; its words must be exactly the
+	// ones that length needs, and bits-and-blooms sizes it to m.
 	length := binary.BigEndian.Uint64(bits)
-	words := (len(bits) - 8) / 8
-	if length > uint64(words)*64 {
-		return nil, fmt.Errorf("bitset length %d exceeds its %d words", length, words)
+	if words := uint64(len(bits) - 8); words%8 != 0 || words/8 != length/64+min(length%64, 1) {
+		return nil, fmt.Errorf("bitset states %d bits but holds %d bytes of words", length, len(bits)-8)
 	}
-	if *body.M > length {
-		return nil, fmt.Errorf("m = %d exceeds bitset length %d", *body.M, length)
+	if *body.M != length {
+		return nil, fmt.Errorf("m = %d but the bitset holds %d bits", *body.M, length)
 	}
 	set := make([]uint64, (length+63)/64)
 	for i := range set {

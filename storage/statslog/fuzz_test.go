@@ -1,6 +1,7 @@
 package statslog
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 
@@ -23,6 +24,14 @@ func FuzzDecode(f *testing.F) {
 	f.Add(false, []byte(fmt.Sprintf(`{"fieldID":1,"max":3,"min":1,"bf":%s}`, basicBF)))
 	f.Add(false, []byte(`{"fieldID":1,"pkType":21,"maxPk":"z","minPk":"a","bfType":2,"bf":{}}`))
 	f.Add(true, []byte(`[{"fieldID":1,"max":1,"min":0,"bfType":4,"bf":{"k":3,"b":[]}}]`))
+	// Damaged filters: a flipped base64 character, a block one group short, a
+	// BasicBF bitset one word longer than it states.
+	at := bytes.Index(single, []byte(`"b":["`)) + 6
+	flipped := bytes.Clone(single)
+	flipped[at+10] = '+'
+	f.Add(false, flipped)
+	f.Add(false, append(bytes.Clone(single[:at+4]), single[at+8:]...))
+	f.Add(false, []byte(`{"fieldID":1,"max":3,"min":1,"bfType":3,"bf":{"m":64,"k":3,"b":"`+basicBits(64, 2)+`"}}`))
 	bin := []byte(BinaryMagic + "\x01\x00\x00\x00\x01\x00\x00\x00\x05\x00\x00\x00d\x00\x00\x00")
 	bin = append(bin, make([]byte, 40)...)
 	entry := make([]byte, 64)

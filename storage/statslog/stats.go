@@ -7,8 +7,9 @@
 // object. Writers here produce what Milvus 2.4+ writes: a blocked bloom filter
 // (github.com/greatroar/blobloom as forked by milvus-io, XXH3-64 seed 0 of the pk
 // bytes, sized by blobloom.Optimize at FPR 0.001). Readers also accept the legacy
-// bits-and-blooms BasicBF, the binary "mpkstats" format of newer Milvus, and,
-// like Milvus, fall back to an always-true filter when a filter body is unusable.
+// bits-and-blooms BasicBF and the binary "mpkstats" format of newer Milvus. Unlike
+// Milvus, which falls back to an always-true filter when a filter body is unusable,
+// they refuse such an object.
 //
 // Primary keys are Int64 or VarChar (schemapb.DataType 5 or 21). An Int64 pk is
 // hashed as its 8-byte little-endian two's-complement encoding, a VarChar pk as its
@@ -31,6 +32,8 @@ import (
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"github.com/zeebo/xxh3"
+
+	"github.com/compacthost/compacthost/storage/corrupt"
 )
 
 // CompoundLogID is the file name (log ID) of a compound stats log, which holds a
@@ -184,9 +187,15 @@ func EncodeList(list []*Stats) ([]byte, error) {
 // must hold a JSON array; any other key one JSON object. Data starting with
 // BinaryMagic is the binary format of newer Milvus, whatever the key. Empty data yields no
 // stats (Milvus skips empty blobs). Errors name the key, the array index and the
-// JSON key at fault. A bloom filter body that cannot be used is not an error: that
-// stats object gets an AlwaysTrueFilter saying why.
+// JSON key at fault, and match corrupt.Err. A bloom filter that does not
+// decode to what its own fields state is such an error; only a filter the
+// object declares always-true (bfType 1 or 2) reads as an AlwaysTrueFilter.
 func Decode(key string, data []byte) ([]*Stats, error) {
+	list, err := decode(key, data)
+	return list, corrupt.Mark(err)
+}
+
+func decode(key string, data []byte) ([]*Stats, error) {
 	if bytes.HasPrefix(data, []byte(BinaryMagic)) {
 		list, err := decodeBinary(data)
 		if err != nil {
@@ -297,11 +306,12 @@ func decodeOne(raw json.RawMessage) (*Stats, error) {
 	if _, err := unmarshalKey(m, "bfType", &bfType); err != nil {
 		return nil, err
 	}
-	if bf, ok := field(m, "bf"); ok {
-		s.Filter = decodeFilter(bfType, bf)
-	} else {
-		s.Filter = AlwaysTrueFilter{Reason: `key "bf" missing`}
+	bf, _ := field(m, "bf")
+	f, err := decodeFilter(bfType, bf)
+	if err != nil {
+		return nil, err
 	}
+	s.Filter = f
 	return s, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"github.com/bits-and-blooms/bloom/v3"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"github.com/zeebo/xxh3"
+
+	"github.com/compacthost/compacthost/storage/corrupt"
 )
 
 const key = "files/stats_log/1/2/3/100/42"
@@ -217,25 +220,15 @@ func TestBasicBFFromLibrary(t *testing.T) {
 	}
 }
 
-func TestAlwaysTrueFallbacks(t *testing.T) {
+// Only a stats object that declares itself always-true (bfType 2, or
+// Milvus's "unsupported" marker 1, whatever the body) reads as one.
+func TestAlwaysTrueDeclared(t *testing.T) {
 	block := base64.URLEncoding.EncodeToString(make([]byte, 64))
 	cases := map[string]string{
-		"bfType 2":        `"bfType":2,"bf":{}`,
-		"bfType 1":        `"bfType":1,"bf":{}`,
-		"bf missing":      `"bfType":4`,
-		"bf null":         `"bfType":4,"bf":null`,
-		"bf string":       `"bfType":4,"bf":"garbage"`,
-		"no blocks":       `"bfType":4,"bf":{"k":3,"b":[]}`,
-		"blocks null":     `"bfType":4,"bf":{"k":3,"b":null}`,
-		"short block":     `"bfType":4,"bf":{"k":3,"b":["AAAA"]}`,
-		"long block":      `"bfType":4,"bf":{"k":3,"b":["` + block + `AAAA"]}`,
-		"k missing":       `"bfType":4,"bf":{"b":["` + block + `"]}`,
-		"k huge":          `"bfType":4,"bf":{"k":100000,"b":["` + block + `"]}`,
-		"basic no m":      `"bfType":3,"bf":{"k":3,"b":"AAAAAAAAAAA="}`,
-		"basic m 0":       `"bfType":3,"bf":{"m":0,"k":3,"b":"AAAAAAAAAAA="}`,
-		"basic huge len":  `"bfType":3,"bf":{"m":64,"k":3,"b":"_____________________w=="}`,
-		"basic bad b64":   `"bfType":3,"bf":{"m":64,"k":3,"b":"!!"}`,
-		"basic m too big": `"bfType":3,"bf":{"m":65,"k":3,"b":"` + base64.URLEncoding.EncodeToString(append([]byte{0, 0, 0, 0, 0, 0, 0, 64}, make([]byte, 8)...)) + `"}`,
+		"bfType 2":             `"bfType":2,"bf":{}`,
+		"bfType 2, no bf":      `"bfType":2`,
+		"bfType 1":             `"bfType":1,"bf":{}`,
+		"bfType 1, blocked bf": `"bfType":1,"bf":{"k":3,"b":["` + block + `"]}`,
 	}
 	for name, body := range cases {
 		s := decodeOneT(t, key, []byte(`{"fieldID":1,"max":10,"min":5,`+body+`}`))
@@ -255,6 +248,111 @@ func TestAlwaysTrueFallbacks(t *testing.T) {
 	}
 	if s := decodeOneT(t, key, data); s.Filter.Type() != AlwaysTrue || !s.MayContainInt64(math.MinInt64) || !s.MayContainInt64(math.MaxInt64) {
 		t.Fatalf("re-read %s as %+v", data, s)
+	}
+}
+
+// wantCorrupt asserts that decoding doc under k fails with an error that
+// names k and want and matches corrupt.Err.
+func wantCorrupt(t *testing.T, name, k, doc, want string) {
+	t.Helper()
+	list, err := Decode(k, []byte(doc))
+	if err == nil {
+		t.Errorf("%s: decoded %d stats (filter %v), want an error", name, len(list), list[0].Filter.Type())
+		return
+	}
+	if !strings.Contains(err.Error(), k) || !strings.Contains(err.Error(), want) || !errors.Is(err, corrupt.Err) {
+		t.Errorf("%s: err = %v, want it to name %s and %q and match corrupt.Err", name, err, k, want)
+	}
+}
+
+// A bloom filter that does not decode to what its fields state is an error
+// naming the object; it used to become an always-true filter, which made L0
+// route deletes to every target.
+func TestCorruptFilter(t *testing.T) {
+	block := base64.URLEncoding.EncodeToString(make([]byte, 64))
+	cases := map[string]struct{ body, want string }{
+		"bf missing":      {`"bfType":4`, `key "bf" missing`},
+		"bf null":         {`"bfType":4,"bf":null`, `key "bf" missing`},
+		"basic bf absent": {`"pkType":5`, `key "bf" missing`},
+		"unknown bfType":  {`"bfType":7,"bf":{}`, `key "bfType": 7`},
+		"bfType 0":        {`"bfType":0,"bf":{}`, `key "bfType": 0`},
+		"bf string":       {`"bfType":4,"bf":"garbage"`, `key "bf": BlockedBloomFilter body`},
+		"no blocks":       {`"bfType":4,"bf":{"k":3,"b":[]}`, "no blocks"},
+		"blocks null":     {`"bfType":4,"bf":{"k":3,"b":null}`, "no blocks"},
+		"short block":     {`"bfType":4,"bf":{"k":3,"b":["AAAA"]}`, "block 0 is not 64"},
+		"long block":      {`"bfType":4,"bf":{"k":3,"b":["` + block + `AAAA"]}`, "block 0 is not 64"},
+		"k missing":       {`"bfType":4,"bf":{"b":["` + block + `"]}`, "missing k"},
+		"k 1":             {`"bfType":4,"bf":{"k":1,"b":["` + block + `"]}`, "k = 1 out of range"},
+		"k huge":          {`"bfType":4,"bf":{"k":100000,"b":["` + block + `"]}`, "k = 100000 out of range"},
+		"basic no m":      {`"bfType":3,"bf":{"k":3,"b":"AAAAAAAAAAA="}`, "needs m, k and b"},
+		"basic m 0":       {`"bfType":3,"bf":{"m":0,"k":3,"b":"AAAAAAAAAAA="}`, "m = 0"},
+		"basic huge len":  {`"bfType":3,"bf":{"m":64,"k":3,"b":"_____________________w=="}`, "bitset states"},
+		"basic bad b64":   {`"bfType":3,"bf":{"m":64,"k":3,"b":"!!"}`, "bitset: illegal base64"},
+		"basic m too big": {`"bfType":3,"bf":{"m":65,"k":3,"b":"` + basicBits(64, 1) + `"}`, "m = 65 but the bitset holds 64 bits"},
+		"basic m small":   {`"bfType":3,"bf":{"m":60,"k":3,"b":"` + basicBits(64, 1) + `"}`, "m = 60 but the bitset holds 64 bits"},
+	}
+	for name, c := range cases {
+		wantCorrupt(t, name, key, `{"fieldID":1,"max":10,"min":5,`+c.body+`}`, c.want)
+	}
+}
+
+// basicBits is a BasicBF bitset: its bit length, then words zero words.
+func basicBits(length uint64, words int) string {
+	b := binary.BigEndian.AppendUint64(nil, length)
+	return base64.URLEncoding.EncodeToString(append(b, make([]byte, 8*words)...))
+}
+
+// One flipped, dropped or added base64 character in a real filter, blocked
+// or BasicBF, single or compound file, is an error naming the object.
+func TestFilterDamage(t *testing.T) {
+	pks := make([]int64, 2000)
+	for i := range pks {
+		pks[i] = int64(i) * 7
+	}
+	blockedDoc, err := Encode(buildInt64(t, pks...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib := bloom.NewWithEstimates(2000, 0.001)
+	for _, pk := range pks {
+		k := Int64Key(pk)
+		lib.Add(k[:])
+	}
+	bf, err := lib.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	basicDoc := fmt.Sprintf(`{"fieldID":100,"max":13993,"min":0,"bfType":3,"bf":%s}`, bf)
+	for _, d := range []struct {
+		name, doc, marker, want string
+	}{
+		{"blocked", string(blockedDoc), `"b":["`, "block 0 is not 64 base64url bytes"},
+		{"basic", basicDoc, `"b":"`, "bitset"},
+	} {
+		at := strings.Index(d.doc, d.marker) + len(d.marker)
+		end := at + strings.IndexByte(d.doc[at:], '"') // end of the first block or bitset
+		last := end - 1
+		for last > at && d.doc[last] == '=' {
+			last--
+		}
+		damage := map[string]string{
+			"flip":         d.doc[:at+10] + "+" + d.doc[at+11:],
+			"flip to std":  d.doc[:at+20] + "/" + d.doc[at+21:],
+			"flip padding": d.doc[:last] + "B" + d.doc[last+1:],
+			"truncate":     d.doc[:at+4] + d.doc[at+8:],
+			"lengthen":     d.doc[:at] + "AAAA" + d.doc[at:],
+		}
+		for name, doc := range damage {
+			wantCorrupt(t, d.name+" "+name, key, doc, d.want)
+			wantCorrupt(t, d.name+" "+name+" compound", "x/stats_log/1/2/3/100/1", "["+doc+"]", "stats[0]")
+		}
+		// The undamaged object decodes and holds every pk.
+		s := decodeOneT(t, key, []byte(d.doc))
+		for _, pk := range pks {
+			if !s.MayContainInt64(pk) {
+				t.Fatalf("%s: pk %d lost", d.name, pk)
+			}
+		}
 	}
 }
 
@@ -281,8 +379,8 @@ func TestDecodeErrors(t *testing.T) {
 	}
 	list := []struct{ doc, want string }{
 		{`{"fieldID":1}`, "not a JSON array"},
-		{`[{"fieldID":1,"max":1,"min":0},null]`, "stats[1]: not a JSON object"},
-		{`[{"fieldID":1,"max":1,"min":0},{"fieldID":"z"}]`, `stats[1]: key "fieldID"`},
+		{`[{"fieldID":1,"max":1,"min":0,"bfType":2},null]`, "stats[1]: not a JSON object"},
+		{`[{"fieldID":1,"max":1,"min":0,"bfType":2},{"fieldID":"z"}]`, `stats[1]: key "fieldID"`},
 	}
 	for _, c := range list {
 		_, err := Decode("x/1", []byte(c.doc))

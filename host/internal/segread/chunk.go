@@ -43,6 +43,10 @@ func (r *Reader) openChunk(c *chunk, data [][]byte) (*openChunk, error) {
 		if err != nil {
 			return r.fieldErr(fi, err)
 		}
+		if err := ir.Descriptor().CheckOwner(r.owner); err != nil {
+			ir.Close()
+			return r.fieldErr(fi, fmt.Errorf("binlog %q: %w", fr.key, err))
+		}
 		oc.cursors[fi] = &cursor{key: fr.key, ir: ir, data: data[fi]}
 		return nil
 	})

@@ -8,6 +8,8 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
 
+	"github.com/compacthost/compacthost/storage/binlog"
+	"github.com/compacthost/compacthost/storage/corrupt"
 	"github.com/compacthost/compacthost/storage/deltalog"
 	"github.com/compacthost/compacthost/storage/objstore"
 )
@@ -15,8 +17,10 @@ import (
 // ReadDeletes reads every deltalog of seg, FieldBinlogs and binlogs in list
 // order, records in file order, and returns them concatenated. Every file's
 // pks must be of pkType (Int64 or VarChar); a file with no records is
-// accepted. Deltalogs are read in place on a local store and fetched whole
-// from others. Errors name the segment and the object key.
+// accepted. Every descriptor must name seg's collection, partition and
+// segment (else an error marked corrupt.Err). Deltalogs are read in place
+// on a local store and fetched whole from others. Errors name the segment
+// and the object key.
 func ReadDeletes(ctx context.Context, store objstore.Store, pkType schemapb.DataType, seg *datapb.CompactionSegmentBinlogs) (*deltalog.Deletes, error) {
 	if pkType != schemapb.DataType_Int64 && pkType != schemapb.DataType_VarChar {
 		return nil, fmt.Errorf("segread: segment %d: pk type %v is neither Int64 nor VarChar", seg.GetSegmentID(), pkType)
@@ -29,13 +33,13 @@ func ReadDeletes(ctx context.Context, store objstore.Store, pkType schemapb.Data
 				return nil, fmt.Errorf("segread: segment %d: deltalog %d has no log_path (fill the plan's paths first)",
 					seg.GetSegmentID(), b.GetLogID())
 			}
-			d, err := readDeltalog(ctx, store, key)
+			d, err := readDeltalog(ctx, store, key, ownerOf(seg))
 			if err != nil {
 				return nil, fmt.Errorf("segread: segment %d: %w", seg.GetSegmentID(), err)
 			}
 			if d.Len() > 0 && d.PKType != pkType {
-				return nil, fmt.Errorf("segread: segment %d: deltalog %q holds %v pks, the schema's pk is %v",
-					seg.GetSegmentID(), key, d.PKType, pkType)
+				return nil, corrupt.Mark(fmt.Errorf("segread: segment %d: deltalog %q holds %v pks, the schema's pk is %v",
+					seg.GetSegmentID(), key, d.PKType, pkType))
 			}
 			if err := out.Append(d); err != nil {
 				return nil, fmt.Errorf("segread: segment %d: deltalog %q: %w", seg.GetSegmentID(), key, err)
@@ -45,21 +49,21 @@ func ReadDeletes(ctx context.Context, store objstore.Store, pkType schemapb.Data
 	return out, nil
 }
 
-func readDeltalog(ctx context.Context, store objstore.Store, key string) (*deltalog.Deletes, error) {
+func readDeltalog(ctx context.Context, store objstore.Store, key string, owner binlog.Owner) (*deltalog.Deletes, error) {
 	if _, ok := store.(*objstore.Local); ok {
 		ra, err := objstore.NewReaderAt(ctx, store, key)
 		if err != nil {
 			return nil, err
 		}
 		defer ra.Close()
-		d, _, err := deltalog.Read(key, ra, ra.Size())
+		d, _, err := deltalog.ReadFor(key, ra, ra.Size(), owner)
 		return d, err
 	}
 	data, err := getAll(ctx, store, key, 0)
 	if err != nil {
 		return nil, err
 	}
-	d, _, err := deltalog.Read(key, bytes.NewReader(data), int64(len(data)))
+	d, _, err := deltalog.ReadFor(key, bytes.NewReader(data), int64(len(data)), owner)
 	return d, err
 }
 

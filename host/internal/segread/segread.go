@@ -81,6 +81,7 @@ func (b *Batch) Release() {
 // use.
 type Reader struct {
 	segID   int64
+	owner   binlog.Owner // what every binlog descriptor must name
 	schema  *schemapb.CollectionSchema
 	fields  []*schemapb.FieldSchema
 	chunks  []chunk
@@ -111,7 +112,10 @@ type downloaded struct {
 }
 
 // Open validates the alignment of seg's insert binlogs against schema
-// (keys must be filled in: milvuspath.FillPlan). It does no I/O: the first
+// (keys must be filled in: milvuspath.FillPlan). Next checks every binlog's
+// descriptor against seg (collection, partition, segment) and its schema
+// field (field ID, payload type); a mismatch is marked corrupt.Err. It does
+// no I/O: the first
 // Next starts downloading in the background, so readers opened for
 // segments consumed one after another do not all hold chunks at once. ctx
 // governs those downloads until Close. Errors name the segment, the field
@@ -129,7 +133,7 @@ func Open(ctx context.Context, store objstore.Store, schema *schemapb.Collection
 	if err != nil {
 		return nil, err
 	}
-	r := &Reader{segID: segID, schema: schema, fields: fields, chunks: chunks, opts: opts,
+	r := &Reader{segID: segID, owner: ownerOf(seg), schema: schema, fields: fields, chunks: chunks, opts: opts,
 		fills: make([]arrow.Array, len(fields))}
 	for _, c := range chunks {
 		r.numRows += c.rows
@@ -150,6 +154,11 @@ func Open(ctx context.Context, store objstore.Store, schema *schemapb.Collection
 	r.ready = make(chan downloaded, opts.Prefetch+1)
 	r.tokens = make(chan struct{}, opts.Prefetch+1)
 	return r, nil
+}
+
+// ownerOf is what the plan says seg's binlogs belong to.
+func ownerOf(seg *datapb.CompactionSegmentBinlogs) binlog.Owner {
+	return binlog.Owner{CollectionID: seg.GetCollectionID(), PartitionID: seg.GetPartitionID(), SegmentID: seg.GetSegmentID()}
 }
 
 // NumRows returns the segment's row count from the binlog metadata

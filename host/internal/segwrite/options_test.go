@@ -48,6 +48,7 @@ func TestFieldOptionsReadBack(t *testing.T) {
 		}
 	}
 	r, err := segread.Open(ctx, store, in.col.Schema, &datapb.CompactionSegmentBinlogs{SegmentID: segs[0].SegmentID,
+		CollectionID: in.col.Config.CollectionID, PartitionID: in.col.Config.PartitionID,
 		FieldBinlogs: segs[0].InsertLogs}, segread.Options{BatchRows: 300})
 	if err != nil {
 		t.Fatal(err)
