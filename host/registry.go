@@ -226,6 +226,7 @@ func (r *Registry) scan(ctx context.Context) ([]*loadJob, error) {
 	for name, j := range r.loading {
 		if !seen[name] {
 			j.cancel() // removed while loading: the admission decides nothing
+			delete(r.loading, name)
 		}
 	}
 	r.mu.Unlock()
