@@ -45,10 +45,10 @@ type serveProc struct {
 	base   string       // http://127.0.0.1:port or https://
 	client *http.Client // trusts the server's certificate under TLS
 	token  string       // sent as a bearer token when set
-	mu   sync.Mutex
-	logs []map[string]any
-	raw  bytes.Buffer
-	done chan struct{} // closed when stderr is drained
+	mu     sync.Mutex
+	logs   []map[string]any
+	raw    bytes.Buffer
+	done   chan struct{} // closed when stderr is drained
 }
 
 // startServe runs serve with --log-json on a free port and waits for its
