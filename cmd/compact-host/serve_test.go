@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -451,11 +452,14 @@ func TestServeBadFlags(t *testing.T) {
 		{[]string{"serve", "--storage", dir, "--plugins", dir, "--body-timeout", "0s"}, "", exitUsage, "--body-timeout"},
 	}
 	for _, c := range cases {
-		cmd := exec.Command(cliBinary, c.args...)
+		// A serve that starts instead of refusing is killed after a minute.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		cmd := exec.CommandContext(ctx, cliBinary, c.args...)
 		cmd.Env = append(os.Environ(), "COMPACT_HOST_STORAGE=", c.env)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		err := cmd.Run()
+		cancel()
 		code := 0
 		if ee, ok := err.(*exec.ExitError); ok {
 			code = ee.ExitCode()
