@@ -16,22 +16,14 @@ import (
 
 const testToken = "0123456789abcdef-test-token"
 
+// doAuth sends a request with the given Authorization header (none if empty).
 func (h *harness) doAuth(method, path, auth string, body []byte) (*http.Response, []byte) {
 	h.t.Helper()
-	req, err := http.NewRequest(method, h.http.URL+path, strings.NewReader(string(body)))
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	hdr := http.Header{}
 	if auth != "" {
-		req.Header.Set("Authorization", auth)
+		hdr.Set("Authorization", auth)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
+	return h.doHeader(method, path, hdr, body)
 }
 
 func TestBearerToken(t *testing.T) {

@@ -98,13 +98,21 @@ func newHarness(t *testing.T, cfg Config) *harness {
 
 func (h *harness) do(method, path, contentType string, body []byte) (*http.Response, []byte) {
 	h.t.Helper()
+	hdr := http.Header{}
+	if contentType != "" {
+		hdr.Set("Content-Type", contentType)
+	}
+	return h.doHeader(method, path, hdr, body)
+}
+
+// doHeader sends a request with the given headers and reads the answer.
+func (h *harness) doHeader(method, path string, hdr http.Header, body []byte) (*http.Response, []byte) {
+	h.t.Helper()
 	req, err := http.NewRequest(method, h.http.URL+path, bytes.NewReader(body))
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
+	req.Header = hdr
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		h.t.Fatal(err)
