@@ -14,6 +14,11 @@
 //	GET  /healthz         200 while serving, 503 while shutting down
 //	GET  /metrics         Prometheus text exposition format
 //
+// With Config.Token set, every request needs "Authorization: Bearer <token>"
+// or gets 401 with WWW-Authenticate: Bearer (Config.OpenHealthMetrics
+// exempts /healthz and /metrics). A request body must arrive within
+// Config.BodyTimeout.
+//
 // Metrics (counters end in _total; labels in braces):
 //
 //	compact_host_tasks{state=queued|running}                 gauge
