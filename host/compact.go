@@ -190,6 +190,14 @@ type CompactOption func(*compactOptions)
 type compactOptions struct {
 	plugin *Plugin
 	native *nativeStrategy
+	chosen func(PluginID)
+}
+
+// OnStrategy calls f with the strategy's identity once Compact has chosen
+// it, before it runs: a caller that lets the registry choose learns which
+// binary ran the plan.
+func OnStrategy(f func(PluginID)) CompactOption {
+	return func(o *compactOptions) { o.chosen = f }
 }
 
 // WithPlugin runs the plan through p instead of the registry's plugin.

@@ -29,7 +29,7 @@ const wasmPage = 64 << 10
 // closed and the lease returned; inputs are never modified. A strategy that
 // runs out of memory is retried once with twice the grant (at most the
 // runtime's MaxGrant) when the pool can grow the lease right away. Re-running a plan writes identical bytes.
-func (h *Host) Compact(ctx context.Context, plan *datapb.CompactionPlan, opts ...CompactOption) (*datapb.CompactionPlanResult, error) {
+func (h *Host) Compact(ctx context.Context, plan *datapb.CompactionPlan, opts ...CompactOption) (_ *datapb.CompactionPlanResult, err error) {
 	var co compactOptions
 	for _, o := range opts {
 		o(&co)
@@ -71,6 +71,12 @@ func (h *Host) Compact(ctx context.Context, plan *datapb.CompactionPlan, opts ..
 	}
 	defer s.release()
 	id := s.id()
+	if co.chosen != nil {
+		co.chosen(id)
+	}
+	if w, ok := s.(*wasmStrategy); ok && w.reg != nil {
+		defer func() { w.reg.report(ctx, id, err) }() // the registry's rollback watch
+	}
 
 	grant, est, lease, err := h.leaseFor(ctx, p, s)
 	if err != nil {
@@ -197,7 +203,7 @@ func (h *Host) strategyFor(ctx context.Context, typ string, co compactOptions) (
 		if err != nil {
 			return nil, err
 		}
-		return &wasmStrategy{p: p}, nil
+		return &wasmStrategy{p: p, reg: h.opts.Plugins}, nil
 	}
 	return nil, fmt.Errorf("no strategy for %s compaction: set Options.Plugins or pass WithPlugin or Native", typ)
 }
@@ -218,7 +224,10 @@ type guest interface {
 	close()
 }
 
-type wasmStrategy struct{ p *Plugin }
+type wasmStrategy struct {
+	p   *Plugin
+	reg *Registry // the registry that chose p, told the task's outcome
+}
 
 func (w *wasmStrategy) id() PluginID      { return w.p.ID() }
 func (w *wasmStrategy) wasm() bool        { return true }

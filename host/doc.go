@@ -9,7 +9,10 @@
 // error naming the plugin and the cause (AdmissionError, TaskError); a
 // failed instance is discarded while the runtime and other instances keep
 // running. A Registry loads name@version.wasm plugins from a directory or
-// an object-store prefix and hot-reloads them.
+// an object-store prefix and hot-reloads them: each binary is admitted in
+// its own goroutine with its own deadline, and a new version whose first
+// tasks keep failing by its own fault (StrategyFault) is rolled back to
+// the previous one.
 //
 // A Host is the compaction pipeline embedders call: New(ctx, Options) and
 // Compact(ctx, plan) run a Milvus mix or L0 CompactionPlan end to end —

@@ -32,6 +32,7 @@ type tmOpts struct {
 	allocBody    []byte // body of alloc; default returns tmBufferAt
 	tag          string // custom section content, to vary the sha256
 	counter      abi.Counter
+	initBody     []byte // body of an exported _initialize; none if nil
 }
 
 // tmRun is the one decision the hand-written module emits.
@@ -109,6 +110,9 @@ func tmModule(o tmOpts) []byte {
 		if o.exportPrefix+f.name != o.skipExport {
 			m.Export(o.exportPrefix+f.name, idx)
 		}
+	}
+	if o.initBody != nil {
+		m.Export("_initialize", m.Func(wt.Func{Body: o.initBody}))
 	}
 	return m.Bytes()
 }

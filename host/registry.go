@@ -10,10 +10,23 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
+
+// Defaults for RegistryConfig's zero values.
+const (
+	DefaultAdmitTimeout     = 30 * time.Second
+	DefaultAdmitConcurrency = 4
+	DefaultRollbackFailures = 3
+	DefaultRollbackWindow   = 20
+)
+
+// RuleAdmitTimeout is the AdmissionError rule of a binary whose admission
+// (read, compile, trial instance) outlived RegistryConfig.AdmitTimeout.
+const RuleAdmitTimeout = "admit-timeout"
 
 // RegistryConfig configures a Registry.
 type RegistryConfig struct {
@@ -24,6 +37,24 @@ type RegistryConfig struct {
 	// may serve (default 64 MiB, at least the module's minimum, at most the
 	// runtime's MaxGrant).
 	ProbeGrant uint64
+	// AdmitTimeout bounds one binary's admission (read, compile, trial
+	// instance), counted from when it gets one of the AdmitConcurrency
+	// slots. A binary still in its trial instance at the deadline is refused
+	// with rule RuleAdmitTimeout (default DefaultAdmitTimeout).
+	AdmitTimeout time.Duration
+	// AdmitConcurrency is how many binaries are admitted at once, each in
+	// its own goroutine, so one stuck in _initialize delays no other
+	// (default DefaultAdmitConcurrency).
+	AdmitConcurrency int
+	// RollbackFailures and RollbackWindow are the rollback rule: a version
+	// whose tasks fail RollbackFailures times in a row, each time by the
+	// strategy's own fault (see StrategyFault), within its first
+	// RollbackWindow tasks is rolled back: refused with a *RollbackError so
+	// the next highest admitted version of its name serves (defaults
+	// DefaultRollbackFailures and DefaultRollbackWindow; a negative
+	// RollbackFailures turns rollback off).
+	RollbackFailures int
+	RollbackWindow   int
 	// Logger receives load, refusal and rollback events (default: the
 	// runtime's logger).
 	Logger hclog.Logger
@@ -34,10 +65,29 @@ type PluginStatus struct {
 	File   string   // name@version.wasm
 	ID     PluginID // SHA256 empty if the binary could not be read or was oversized
 	Active bool     // serves new tasks for its name
-	// Err is why the binary is not serving (admission refusal, read error).
-	// If a file that was serving is replaced by a refused binary, the
-	// previously admitted bytes keep serving and Err reports the refusal.
+	// Loading is set while the file's binary is being admitted. A new file
+	// is listed with the name and version of its file name (and its sha256
+	// once read); a changed file keeps its previous state meanwhile.
+	Loading bool
+	// Err is why the binary is not serving (admission refusal, read error,
+	// *RollbackError). If a file that was serving is replaced by a refused
+	// binary, the previously admitted bytes keep serving and Err reports
+	// the refusal.
 	Err error
+}
+
+// State names the status in one word: active, loading, refused or
+// standby (admitted, not the highest version).
+func (s PluginStatus) State() string {
+	switch {
+	case s.Active:
+		return "active"
+	case s.Loading:
+		return "loading"
+	case s.Err != nil:
+		return "refused"
+	}
+	return "standby"
 }
 
 // Registry keeps the admitted plugins of a Source and hot-reloads them.
@@ -45,17 +95,22 @@ type PluginStatus struct {
 // get it from Acquire, tasks already running keep the Plugin they acquired
 // (plugins are reference counted). A binary that fails admission is
 // refused and listed with its error while older versions keep serving;
-// removing a version's file rolls back to the next highest.
+// removing a version's file rolls back to the next highest, and so does a
+// new version that fails its first tasks (see RegistryConfig.RollbackFailures).
 type Registry struct {
-	rt  *Runtime
-	src Source
-	cfg RegistryConfig
-	log hclog.Logger
+	rt    *Runtime
+	src   Source
+	cfg   RegistryConfig
+	log   hclog.Logger
+	slots chan struct{} // admission concurrency
 
-	pollMu  sync.Mutex // one Poll at a time
-	mu      sync.Mutex // guards entries
-	entries map[string]*regEntry
-	closed  bool
+	scanMu    sync.Mutex // one listing at a time
+	mu        sync.Mutex // guards entries, loading, closed
+	entries   map[string]*regEntry
+	loading   map[string]*loadJob // admissions in flight, by file
+	closed    bool
+	jobs      sync.WaitGroup
+	rollbacks atomic.Int64
 }
 
 type regEntry struct {
@@ -65,6 +120,14 @@ type regEntry struct {
 	modTime time.Time
 	plugin  *Plugin // admitted plugin serving for this file, or nil
 	err     error   // last refusal
+	trial   trial   // the plugin's first tasks, for rollback
+}
+
+// loadJob is one admission in flight.
+type loadJob struct {
+	id     PluginID // as far as known: from the file name, sha256 once read
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // NewRegistry returns an empty registry; call Poll or Watch to load.
@@ -75,19 +138,34 @@ func NewRegistry(rt *Runtime, src Source, cfg RegistryConfig) *Registry {
 	if cfg.ProbeGrant == 0 {
 		cfg.ProbeGrant = 64 << 20
 	}
+	if cfg.AdmitTimeout <= 0 {
+		cfg.AdmitTimeout = DefaultAdmitTimeout
+	}
+	if cfg.AdmitConcurrency <= 0 {
+		cfg.AdmitConcurrency = DefaultAdmitConcurrency
+	}
+	if cfg.RollbackFailures == 0 {
+		cfg.RollbackFailures = DefaultRollbackFailures
+	}
+	if cfg.RollbackWindow <= 0 {
+		cfg.RollbackWindow = DefaultRollbackWindow
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = rt.log
 	}
-	return &Registry{rt: rt, src: src, cfg: cfg, log: cfg.Logger.Named("registry"), entries: map[string]*regEntry{}}
+	return &Registry{rt: rt, src: src, cfg: cfg, log: cfg.Logger.Named("registry"),
+		slots: make(chan struct{}, cfg.AdmitConcurrency), entries: map[string]*regEntry{}, loading: map[string]*loadJob{}}
 }
 
-// Watch polls the source every Interval until ctx is done. Listing errors
-// are logged and retried at the next tick.
+// Watch polls the source every Interval until ctx is done, without waiting
+// for the admissions it starts: a binary still loading is skipped by later
+// polls until its admission ends. Listing errors are logged and retried at
+// the next tick.
 func (r *Registry) Watch(ctx context.Context) error {
 	t := time.NewTicker(r.cfg.Interval)
 	defer t.Stop()
 	for {
-		if err := r.Poll(ctx); err != nil && ctx.Err() == nil {
+		if _, err := r.scan(ctx); err != nil && ctx.Err() == nil {
 			r.log.Error("plugin poll failed", "source", r.src.String(), "error", err)
 		}
 		select {
@@ -99,33 +177,56 @@ func (r *Registry) Watch(ctx context.Context) error {
 }
 
 // Poll lists the source once and applies changes: new or changed binaries
-// (size, mtime, then sha256) are admitted or refused, removed ones are
-// dropped. It returns an error only if the source cannot be listed;
-// per-binary failures are recorded in Plugins and logged.
+// (size, mtime, then sha256) are admitted or refused, each in its own
+// goroutine, and removed ones are dropped. It returns once the admissions
+// it started have ended (each within AdmitTimeout of getting a slot). It
+// returns an error only if the source cannot be listed; per-binary
+// failures are recorded in Plugins and logged.
 func (r *Registry) Poll(ctx context.Context) error {
-	r.pollMu.Lock()
-	defer r.pollMu.Unlock()
+	started, err := r.scan(ctx)
+	for _, j := range started {
+		<-j.done
+	}
+	return err
+}
+
+// scan lists the source, starts an admission for every new or changed
+// binary not already loading, and drops removed ones.
+func (r *Registry) scan(ctx context.Context) ([]*loadJob, error) {
+	r.scanMu.Lock()
+	defer r.scanMu.Unlock()
 	listed, err := r.src.List(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	seen := make(map[string]bool, len(listed))
+	var started []*loadJob
+	var gone []*regEntry
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, nil
+	}
 	for _, se := range listed {
 		seen[se.Name] = true
-		r.mu.Lock()
-		old := r.entries[se.Name]
-		r.mu.Unlock()
-		if old != nil && old.size == se.Size && old.modTime.Equal(se.ModTime) {
+		if r.loading[se.Name] != nil {
 			continue
 		}
-		r.load(ctx, se, old)
+		if old := r.entries[se.Name]; old != nil && old.size == se.Size && old.modTime.Equal(se.ModTime) {
+			continue
+		}
+		started = append(started, r.startLocked(ctx, se))
 	}
-	r.mu.Lock()
-	var gone []*regEntry
 	for name, e := range r.entries {
 		if !seen[name] {
 			gone = append(gone, e)
 			delete(r.entries, name)
+		}
+	}
+	for name, j := range r.loading {
+		if !seen[name] {
+			j.cancel() // removed while loading: the admission decides nothing
+			delete(r.loading, name)
 		}
 	}
 	r.mu.Unlock()
@@ -135,11 +236,39 @@ func (r *Registry) Poll(ctx context.Context) error {
 			e.plugin.Release()
 		}
 	}
-	return nil
+	return started, nil
 }
 
-// load reads, admits and probes one new or changed binary.
-func (r *Registry) load(ctx context.Context, se SourceEntry, old *regEntry) {
+// startLocked starts the admission of one new or changed binary.
+func (r *Registry) startLocked(ctx context.Context, se SourceEntry) *loadJob {
+	jctx, cancel := context.WithCancel(ctx)
+	j := &loadJob{cancel: cancel, done: make(chan struct{})}
+	j.id.Name, j.id.Version, _ = ParseRef(strings.TrimSuffix(se.Name, PluginExt))
+	r.loading[se.Name] = j
+	r.jobs.Add(1)
+	go func() {
+		defer r.jobs.Done()
+		defer close(j.done)
+		defer cancel()
+		r.load(jctx, se, j)
+	}()
+	return j
+}
+
+// load reads, admits and probes one new or changed binary once it gets an
+// admission slot, then records the verdict. ctx ends when the file is
+// removed, the registry closes or the poll's caller gives up: then nothing
+// is decided and a later poll starts over.
+func (r *Registry) load(ctx context.Context, se SourceEntry, j *loadJob) {
+	select {
+	case r.slots <- struct{}{}:
+		defer func() { <-r.slots }()
+	case <-ctx.Done():
+		r.finish(ctx, se, j, nil, ctx.Err())
+		return
+	}
+	actx, cancel := context.WithTimeout(ctx, r.cfg.AdmitTimeout)
+	defer cancel()
 	ref := strings.TrimSuffix(se.Name, PluginExt)
 	next := &regEntry{file: se.Name, size: se.Size, modTime: se.ModTime}
 	name, version, err := ParseRef(ref)
@@ -150,23 +279,45 @@ func (r *Registry) load(ctx context.Context, se SourceEntry, old *regEntry) {
 	case se.Size > r.rt.cfg.MaxModuleBytes:
 		err = &AdmissionError{Plugin: next.id, Rule: "size-limit", Detail: fmt.Sprintf("binary is %d bytes, limit %d", se.Size, r.rt.cfg.MaxModuleBytes)}
 	default:
-		wasm, err = r.src.Read(ctx, se.Name, r.rt.cfg.MaxModuleBytes+1)
+		wasm, err = r.src.Read(actx, se.Name, r.rt.cfg.MaxModuleBytes+1)
 	}
 	if err == nil {
 		sum := sha256.Sum256(wasm)
 		next.id.SHA256 = hex.EncodeToString(sum[:])
-		if old != nil && old.id.SHA256 == next.id.SHA256 {
-			// Touched but unchanged: keep serving as is.
-			r.mu.Lock()
+		r.mu.Lock()
+		j.id = next.id
+		old := r.entries[se.Name]
+		unchanged := old != nil && old.id.SHA256 == next.id.SHA256
+		if unchanged && ctx.Err() == nil {
+			// Touched but unchanged: keep it as it is (serving, refused or
+			// rolled back).
 			old.size, old.modTime = se.Size, se.ModTime
-			r.mu.Unlock()
+		}
+		r.mu.Unlock()
+		if unchanged {
+			r.finish(ctx, se, j, nil, nil)
 			return
 		}
-		next.plugin, err = r.admit(ctx, ref, wasm)
+		next.plugin, err = r.admit(actx, ref, wasm)
 	}
-	if err != nil && ctx.Err() != nil {
-		return // interrupted: decide nothing, the next poll retries
+	r.finish(ctx, se, j, next, err)
+}
+
+// finish records an admission's verdict (next nil: nothing to record).
+func (r *Registry) finish(ctx context.Context, se SourceEntry, j *loadJob, next *regEntry, err error) {
+	r.mu.Lock()
+	if r.loading[se.Name] == j {
+		delete(r.loading, se.Name)
 	}
+	if next == nil || r.closed || ctx.Err() != nil {
+		r.mu.Unlock()
+		if next != nil && next.plugin != nil {
+			next.plugin.Release()
+		}
+		return
+	}
+	old := r.entries[se.Name]
+	kept := false
 	if err != nil {
 		next.err = err
 		var ae *AdmissionError
@@ -177,39 +328,40 @@ func (r *Registry) load(ctx context.Context, se SourceEntry, old *regEntry) {
 		}
 		if old != nil && old.plugin != nil {
 			// Keep the previously admitted bytes of this file serving.
-			next.plugin, next.id = old.plugin, old.id
-			r.log.Error("plugin update refused, previous binary keeps serving", "file", se.Name, "serving", old.id.String(), "error", err)
-		} else {
-			r.log.Error("plugin refused", "file", se.Name, "error", err)
+			next.plugin, next.id, next.trial, kept = old.plugin, old.id, old.trial, true
 		}
-	} else {
-		r.log.Info("plugin loaded", "plugin", next.id.String(), "file", se.Name)
-	}
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		if next.plugin != nil && (old == nil || next.plugin != old.plugin) {
-			next.plugin.Release()
-		}
-		return
 	}
 	r.entries[se.Name] = next
 	r.mu.Unlock()
+	switch {
+	case err == nil:
+		r.log.Info("plugin loaded", "plugin", next.id.String(), "file", se.Name)
+	case kept:
+		r.log.Error("plugin update refused, previous binary keeps serving", "file", se.Name, "serving", old.id.String(), "error", err)
+	default:
+		r.log.Error("plugin refused", "file", se.Name, "error", err)
+	}
 	if old != nil && old.plugin != nil && old.plugin != next.plugin {
 		old.plugin.Release() // running instances keep their own references
 	}
 }
 
-// admit runs admission and a trial instance (_initialize + manifest).
+// admit runs admission and a trial instance (_initialize + manifest), both
+// within ctx's deadline.
 func (r *Registry) admit(ctx context.Context, ref string, wasm []byte) (*Plugin, error) {
 	p, err := r.rt.Admit(ctx, ref, wasm)
 	if err != nil {
 		return nil, err
 	}
 	grant := min(max(r.cfg.ProbeGrant, p.MinMemory()), r.rt.cfg.MaxGrant)
-	inst, err := r.rt.NewInstance(ctx, p, InstanceConfig{Grant: grant, Deadline: time.Now().Add(time.Minute)})
+	deadline, _ := ctx.Deadline()
+	inst, err := r.rt.NewInstance(ctx, p, InstanceConfig{Grant: grant, Deadline: deadline})
 	if err != nil {
 		p.Release()
+		if errors.Is(err, ErrDeadline) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = &AdmissionError{Plugin: p.id, Rule: RuleAdmitTimeout,
+				Detail: fmt.Sprintf("admission and the trial instance (_initialize, manifest) did not finish within %s", r.cfg.AdmitTimeout)}
+		}
 		return nil, err
 	}
 	inst.Close()
@@ -254,21 +406,31 @@ func (r *Registry) Plugins() []PluginStatus {
 			active[e.id.Name] = e
 		}
 	}
-	out := make([]PluginStatus, 0, len(r.entries))
+	out := make([]PluginStatus, 0, len(r.entries)+len(r.loading))
 	for _, e := range r.entries {
-		out = append(out, PluginStatus{File: e.file, ID: e.id, Active: active[e.id.Name] == e, Err: e.err})
+		out = append(out, PluginStatus{File: e.file, ID: e.id, Active: active[e.id.Name] == e, Loading: r.loading[e.file] != nil, Err: e.err})
+	}
+	for file, j := range r.loading {
+		if r.entries[file] == nil {
+			out = append(out, PluginStatus{File: file, ID: j.id, Loading: true})
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].File < out[j].File })
 	return out
 }
 
-// Close releases the registry's references; plugins still in use by
-// running instances stay alive until those finish.
+// Close cancels the admissions in flight and waits for them, then
+// releases the registry's references; plugins still in use by running
+// instances stay alive until those finish.
 func (r *Registry) Close() {
 	r.mu.Lock()
 	entries := r.entries
 	r.entries, r.closed = map[string]*regEntry{}, true
+	for _, j := range r.loading {
+		j.cancel()
+	}
 	r.mu.Unlock()
+	r.jobs.Wait()
 	for _, e := range entries {
 		if e.plugin != nil {
 			e.plugin.Release()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -92,15 +93,16 @@ starts the module once to read its manifest, and prints it. A refusal names the 
 
 func newPluginListCommand() *cobra.Command {
 	var (
-		dir    string
-		asJSON bool
+		dir          string
+		asJSON       bool
+		admitTimeout time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the plugins a plugin directory serves, with versions, hashes and refusals",
 		Long: `list loads a plugin directory the way serve does (files named name@version.wasm, each admitted
-and started once) and shows, for every file, whether it is the active version of its name, its
-sha256, or why it was refused.`,
+and started once, each within --admit-timeout) and shows, for every file, its state (active,
+standby: admitted but not the highest version, loading, or refused with the reason) and sha256.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -112,7 +114,7 @@ sha256, or why it was refused.`,
 				return withCode(exitFailure, err)
 			}
 			defer rt.Close(ctx)
-			reg := host.NewRegistry(rt, host.DirSource(dir), host.RegistryConfig{})
+			reg := host.NewRegistry(rt, host.DirSource(dir), host.RegistryConfig{AdmitTimeout: admitTimeout})
 			defer reg.Close()
 			if err := reg.Poll(ctx); err != nil {
 				return withCode(exitFailure, err)
@@ -126,11 +128,12 @@ sha256, or why it was refused.`,
 					Version string `json:"version"`
 					SHA256  string `json:"sha256,omitempty"`
 					Active  bool   `json:"active"`
+					State   string `json:"state"`
 					Error   string `json:"error,omitempty"`
 				}
 				rows := []row{}
 				for _, s := range list {
-					r := row{File: s.File, Name: s.ID.Name, Version: s.ID.Version, SHA256: s.ID.SHA256, Active: s.Active}
+					r := row{File: s.File, Name: s.ID.Name, Version: s.ID.Version, SHA256: s.ID.SHA256, Active: s.Active, State: s.State()}
 					if s.Err != nil {
 						r.Error = s.Err.Error()
 					}
@@ -143,12 +146,9 @@ sha256, or why it was refused.`,
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tVERSION\tSHA256\tFILE\tSTATE")
 			for _, s := range list {
-				state := "standby"
-				switch {
-				case s.Active:
-					state = "active"
-				case s.Err != nil:
-					state = "refused: " + firstLine(s.Err)
+				state := s.State()
+				if state == "refused" {
+					state += ": " + firstLine(s.Err)
 				}
 				sha := s.ID.SHA256
 				if len(sha) > 12 {
@@ -161,6 +161,7 @@ sha256, or why it was refused.`,
 	}
 	cmd.Flags().StringVar(&dir, "plugins", envOr("COMPACT_HOST_PLUGINS", "./plugins.d"), "plugin directory of name@version.wasm files [$COMPACT_HOST_PLUGINS]")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.Flags().DurationVar(&admitTimeout, "admit-timeout", host.DefaultAdmitTimeout, "refuse a binary whose admission (compile, trial start) takes longer")
 	return cmd
 }
 

@@ -35,6 +35,17 @@ type serveOptions struct {
 	rootPath        string
 	logJSON         bool
 	logLevel        string
+
+	tokenFile         string
+	insecureNoAuth    bool
+	openHealthMetrics bool
+	tlsCert, tlsKey   string
+	readHeaderTimeout time.Duration
+	bodyTimeout       time.Duration
+	idleTimeout       time.Duration
+	admitTimeout      time.Duration
+	rollbackFailures  int
+	rollbackWindow    int
 }
 
 func newServeCommand() *cobra.Command {
@@ -48,6 +59,11 @@ func newServeCommand() *cobra.Command {
 		"queue": "COMPACT_HOST_QUEUE", "history": "COMPACT_HOST_HISTORY", "task-timeout": "COMPACT_HOST_TASK_TIMEOUT",
 		"shutdown-timeout": "COMPACT_HOST_SHUTDOWN_TIMEOUT", "cache-dir": "COMPACT_HOST_CACHE_DIR",
 		"root-path": "COMPACT_HOST_ROOT_PATH", "log-json": "COMPACT_HOST_LOG_JSON", "log-level": "COMPACT_HOST_LOG_LEVEL",
+		"token-file": "COMPACT_HOST_TOKEN_FILE", "insecure-no-auth": "COMPACT_HOST_INSECURE_NO_AUTH",
+		"open-health-metrics": "COMPACT_HOST_OPEN_HEALTH_METRICS", "tls-cert": "COMPACT_HOST_TLS_CERT", "tls-key": "COMPACT_HOST_TLS_KEY",
+		"read-header-timeout": "COMPACT_HOST_READ_HEADER_TIMEOUT", "body-timeout": "COMPACT_HOST_BODY_TIMEOUT",
+		"idle-timeout": "COMPACT_HOST_IDLE_TIMEOUT", "admit-timeout": "COMPACT_HOST_ADMIT_TIMEOUT",
+		"rollback-failures": "COMPACT_HOST_ROLLBACK_FAILURES", "rollback-window": "COMPACT_HOST_ROLLBACK_WINDOW",
 	}
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -63,11 +79,27 @@ decides how many really run at once.
                        400 bad plan, 409 plan already queued or running,
                        429 queue full (with Retry-After), 503 shutting down
   GET  /v1/tasks/{id}  state (queued, running, succeeded, failed), timestamps,
-                       progress, the CompactionPlanResult or the error and its cause
+                       progress, the plugin that ran it (name, version, sha256),
+                       the CompactionPlanResult or the error and its cause
   GET  /v1/tasks       recent tasks, newest first (?state=failed&limit=10)
-  GET  /v1/plugins     plugin binaries: name, version, sha256, active, error
+  GET  /v1/plugins     plugin binaries: name, version, sha256, state (active,
+                       standby, loading, refused), error
   GET  /healthz        200 while serving, 503 while shutting down
   GET  /metrics        Prometheus text format (compact_host_*)
+
+Authentication: with a token (--token-file, or the token itself in $COMPACT_HOST_TOKEN; at
+least 16 bytes) every request must send "Authorization: Bearer <token>" or gets 401;
+--open-health-metrics exempts GET /healthz and GET /metrics. Without a token serve refuses to
+start (exit 2) on an address other than localhost or a loopback IP unless --insecure-no-auth
+is given. --tls-cert and --tls-key serve HTTPS. A client gets --read-header-timeout for its
+headers and --body-timeout for its body; keep-alive connections close after --idle-timeout.
+
+Plugins: each new or changed binary is admitted in its own goroutine (listed as loading
+meanwhile) and refused if admission and its trial start take longer than --admit-timeout. A
+new version whose tasks fail --rollback-failures times in a row by the strategy's own fault
+(trap, panic, out of memory, ABI misuse, error, deadline inside the strategy; not storage or
+plan errors) within its first --rollback-window tasks is rolled back: it is listed as refused
+with the reason and the next highest admitted version serves again.
 
 SIGINT or SIGTERM shuts down gracefully: new plans get 503, running tasks finish (for at most
 --shutdown-timeout, then they are cancelled and their outputs deleted), queued ones fail with
@@ -75,7 +107,10 @@ cause "shutdown", and the process exits 0. A second signal exits at once.`,
 		Example: `  compact-host serve --storage ./compact-data --plugins ./plugins --memory 4GiB
   compact-host serve --storage s3://bucket/files --endpoint 127.0.0.1:9000 --insecure \
       --plugins s3://bucket/plugins --policy 'window:08:00-20:00=0.25,default=1' --log-json
-  curl -sS --data-binary @plans/mix-plan.json localhost:8080/v1/plans`,
+  curl -sS --data-binary @plans/mix-plan.json localhost:8080/v1/plans
+  COMPACT_HOST_TOKEN=$(cat /run/secrets/ch-token) compact-host serve --listen 0.0.0.0:8443 \
+      --tls-cert server.crt --tls-key server.key --open-health-metrics --storage ./compact-data
+  curl -sS -H "Authorization: Bearer $(cat /run/secrets/ch-token)" https://host:8443/v1/tasks`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := twins.apply(cmd.Flags()); err != nil {
@@ -100,6 +135,17 @@ cause "shutdown", and the process exits 0. A second signal exits at once.`,
 	fs.StringVar(&o.rootPath, "root-path", host.DefaultRootPath, "Milvus rootPath: the prefix of every log key in the store")
 	fs.BoolVar(&o.logJSON, "log-json", false, "log JSON lines on stderr")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: trace, debug, info, warn or error")
+	fs.StringVar(&o.tokenFile, "token-file", "", "file holding the API bearer token (or set the token itself in $"+tokenEnv+")")
+	fs.BoolVar(&o.insecureNoAuth, "insecure-no-auth", false, "serve without a token on a non-loopback --listen address")
+	fs.BoolVar(&o.openHealthMetrics, "open-health-metrics", false, "serve GET /healthz and GET /metrics without the token")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS; needs --tls-key")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.DurationVar(&o.readHeaderTimeout, "read-header-timeout", server.DefaultReadHeaderTimeout, "how long a client may take to send a request's headers")
+	fs.DurationVar(&o.bodyTimeout, "body-timeout", server.DefaultBodyTimeout, "how long a client may take to send a request's body (a plan)")
+	fs.DurationVar(&o.idleTimeout, "idle-timeout", server.DefaultIdleTimeout, "close keep-alive connections idle this long")
+	fs.DurationVar(&o.admitTimeout, "admit-timeout", host.DefaultAdmitTimeout, "how long one plugin binary's admission (read, compile, trial start) may take before it is refused")
+	fs.IntVar(&o.rollbackFailures, "rollback-failures", host.DefaultRollbackFailures, "roll a new plugin version back after this many consecutive strategy failures (0: off)")
+	fs.IntVar(&o.rollbackWindow, "rollback-window", host.DefaultRollbackWindow, "a version is watched for --rollback-failures during its first this many tasks only")
 	twins.describe(fs)
 	return cmd
 }
@@ -120,6 +166,12 @@ func checkServeOptions(o serveOptions) (mempool.Policy, hclog.Level, error) {
 		return bad("--history must be >= 1, got %d", o.history)
 	case o.pollInterval <= 0 || o.taskTimeout <= 0 || o.shutdownTimeout <= 0:
 		return bad("--poll-interval, --task-timeout and --shutdown-timeout must be positive")
+	case o.readHeaderTimeout <= 0 || o.bodyTimeout <= 0 || o.idleTimeout <= 0 || o.admitTimeout <= 0:
+		return bad("--read-header-timeout, --body-timeout, --idle-timeout and --admit-timeout must be positive")
+	case o.rollbackFailures < 0 || o.rollbackWindow < 1:
+		return bad("--rollback-failures must be >= 0 and --rollback-window >= 1, got %d and %d", o.rollbackFailures, o.rollbackWindow)
+	case o.rollbackFailures > o.rollbackWindow:
+		return bad("--rollback-failures %d cannot be reached within --rollback-window %d", o.rollbackFailures, o.rollbackWindow)
 	case o.plugins == "":
 		return bad("--plugins names no directory or store")
 	}
@@ -136,6 +188,10 @@ func checkServeOptions(o serveOptions) (mempool.Policy, hclog.Level, error) {
 
 func runServe(parent context.Context, sf *storageFlags, o serveOptions) error {
 	policy, level, err := checkServeOptions(o)
+	if err != nil {
+		return err
+	}
+	sec, err := loadServeSecurity(o)
 	if err != nil {
 		return err
 	}
@@ -175,7 +231,12 @@ func runServe(parent context.Context, sf *storageFlags, o serveOptions) error {
 		return fmt.Errorf("start wasm runtime: %w", err)
 	}
 	defer rt.Close(context.Background())
-	reg := host.NewRegistry(rt, src, host.RegistryConfig{Interval: o.pollInterval, Logger: log})
+	rollback := o.rollbackFailures
+	if rollback == 0 {
+		rollback = -1 // off
+	}
+	reg := host.NewRegistry(rt, src, host.RegistryConfig{Interval: o.pollInterval, AdmitTimeout: o.admitTimeout,
+		RollbackFailures: rollback, RollbackWindow: o.rollbackWindow, Logger: log})
 	defer reg.Close()
 	if err := reg.Poll(ctx); err != nil {
 		return withCode(exitNotFound, fmt.Errorf("plugins %s: %w", src, err))
@@ -198,6 +259,8 @@ func runServe(parent context.Context, sf *storageFlags, o serveOptions) error {
 		TaskTimeout: o.taskTimeout, ShutdownTimeout: o.shutdownTimeout,
 		Logger:     log.Named("server"),
 		DecodePlan: decodeAndValidatePlan,
+		Token:      sec.token, OpenHealthMetrics: o.openHealthMetrics, TLS: sec.tls,
+		ReadHeaderTimeout: o.readHeaderTimeout, BodyTimeout: o.bodyTimeout, IdleTimeout: o.idleTimeout,
 	})
 	if err != nil {
 		return err
@@ -224,7 +287,10 @@ func runServe(parent context.Context, sf *storageFlags, o serveOptions) error {
 	if len(active) == 0 {
 		log.Warn("no admitted plugins yet: plans fail with cause no_plugin until a name@version.wasm appears", "plugins", src.String())
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "storage", store.String(), "plugins", src.String(),
+	if sec.token == "" && !loopbackListen(o.listen) {
+		log.Warn("serving without authentication on a non-loopback address (--insecure-no-auth)", "addr", ln.Addr().String())
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "tls", sec.tls != nil, "auth", sec.token != "", "storage", store.String(), "plugins", src.String(),
 		"active", strings.Join(active, ", "), "pool", formatHumanBytes(pool.Total()), "policy", policy.String(),
 		"workers", o.workers, "queue", o.queue)
 	if err := srv.Serve(ctx, ln); err != nil {
@@ -265,17 +331,17 @@ type hostCompactor struct {
 	progress map[int64]func(server.Progress)
 }
 
-func (c *hostCompactor) Compact(ctx context.Context, plan *datapb.CompactionPlan, progress func(server.Progress)) (*datapb.CompactionPlanResult, error) {
+func (c *hostCompactor) Compact(ctx context.Context, plan *datapb.CompactionPlan, rep server.Reporter) (*datapb.CompactionPlanResult, error) {
 	id := plan.GetPlanID()
 	c.mu.Lock()
-	c.progress[id] = progress
+	c.progress[id] = rep.Progress
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
 		delete(c.progress, id)
 		c.mu.Unlock()
 	}()
-	return c.h.Compact(ctx, plan)
+	return c.h.Compact(ctx, plan, host.OnStrategy(rep.Plugin))
 }
 
 func (c *hostCompactor) report(p host.Progress) {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -41,20 +42,29 @@ func buildWasm(t *testing.T, pkg, out string, ldflags string) {
 
 // serveProc is a running `compact-host serve` with its JSON log lines.
 type serveProc struct {
-	cmd  *exec.Cmd
-	base string // http://127.0.0.1:port
-	mu   sync.Mutex
-	logs []map[string]any
-	raw  bytes.Buffer
-	done chan struct{} // closed when stderr is drained
+	cmd    *exec.Cmd
+	base   string       // http://127.0.0.1:port or https://
+	client *http.Client // trusts the server's certificate under TLS
+	token  string       // sent as a bearer token when set
+	mu     sync.Mutex
+	logs   []map[string]any
+	raw    bytes.Buffer
+	done   chan struct{} // closed when stderr is drained
 }
 
 // startServe runs serve with --log-json on a free port and waits for its
 // "serving" line and a healthy /healthz.
 func startServe(t *testing.T, args ...string) *serveProc {
 	t.Helper()
+	return startServeWith(t, &serveProc{client: http.DefaultClient}, nil, args...)
+}
+
+// startServeWith is startServe with extra environment variables and p's
+// client, scheme (https when p.client trusts a certificate) and token.
+func startServeWith(t *testing.T, p *serveProc, env []string, args ...string) *serveProc {
+	t.Helper()
 	cmd := exec.Command(cliBinary, append([]string{"serve", "--listen", "127.0.0.1:0", "--log-json"}, args...)...)
-	cmd.Env = append(os.Environ(), "COMPACT_HOST_STORAGE=")
+	cmd.Env = append(append(os.Environ(), "COMPACT_HOST_STORAGE="), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +72,7 @@ func startServe(t *testing.T, args ...string) *serveProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &serveProc{cmd: cmd, done: make(chan struct{})}
+	p.cmd, p.done = cmd, make(chan struct{})
 	addr := make(chan string, 1)
 	go func() {
 		defer close(p.done)
@@ -90,6 +100,9 @@ func startServe(t *testing.T, args ...string) *serveProc {
 	select {
 	case a := <-addr:
 		p.base = "http://" + a
+		if p.client.Transport != nil {
+			p.base = "https://" + a
+		}
 	case <-p.done:
 		cmd.Wait()
 		t.Fatalf("serve exited before serving:\n%s", p.stderr())
@@ -97,7 +110,11 @@ func startServe(t *testing.T, args ...string) *serveProc {
 		t.Fatalf("serve did not log its address:\n%s", p.stderr())
 	}
 	p.waitFor(t, "healthz 200", func() bool {
-		resp, err := http.Get(p.base + "/healthz")
+		req, _ := http.NewRequest("GET", p.base+"/healthz", nil)
+		if p.token != "" {
+			req.Header.Set("Authorization", "Bearer "+p.token)
+		}
+		resp, err := p.client.Do(req)
 		if err != nil {
 			return false
 		}
@@ -146,7 +163,10 @@ func (p *serveProc) request(t *testing.T, method, path, ctype string, body []byt
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	if p.token != "" {
+		req.Header.Set("Authorization", "Bearer "+p.token)
+	}
+	resp, err := p.client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -173,6 +193,20 @@ func (p *serveProc) getJSON(t *testing.T, path string, v any) {
 // test unless the task succeeded, and returns the result.
 func (p *serveProc) runPlan(t *testing.T, ctype string, plan []byte) (server.TaskView, *datapb.CompactionPlanResult) {
 	t.Helper()
+	v := p.finishPlan(t, ctype, plan)
+	if v.State != server.StateSucceeded {
+		t.Fatalf("task %s %s (%s): %s\n%s", v.ID, v.State, v.Cause, v.Error, p.stderr())
+	}
+	var res datapb.CompactionPlanResult
+	if err := protojson.Unmarshal(v.Result, &res); err != nil {
+		t.Fatalf("task %s result: %v\n%s", v.ID, err, v.Result)
+	}
+	return v, &res
+}
+
+// finishPlan submits a plan and polls its task until it ends.
+func (p *serveProc) finishPlan(t *testing.T, ctype string, plan []byte) server.TaskView {
+	t.Helper()
 	code, body := p.request(t, "POST", "/v1/plans", ctype, plan)
 	var sub server.SubmitResponse
 	if code != http.StatusAccepted || json.Unmarshal(body, &sub) != nil {
@@ -184,14 +218,7 @@ func (p *serveProc) runPlan(t *testing.T, ctype string, plan []byte) (server.Tas
 		p.getJSON(t, sub.Href, &v)
 		return v.State == server.StateSucceeded || v.State == server.StateFailed
 	})
-	if v.State != server.StateSucceeded {
-		t.Fatalf("task %s %s (%s): %s\n%s", v.ID, v.State, v.Cause, v.Error, p.stderr())
-	}
-	var res datapb.CompactionPlanResult
-	if err := protojson.Unmarshal(v.Result, &res); err != nil {
-		t.Fatalf("task %s result: %v\n%s", v.ID, err, v.Result)
-	}
-	return v, &res
+	return v
 }
 
 // scrape returns /metrics as series -> value.
@@ -428,13 +455,27 @@ func TestServeBadFlags(t *testing.T) {
 		{[]string{"serve", "--storage", dir, "--plugins", dir}, "COMPACT_HOST_QUEUE=many", exitUsage, `$COMPACT_HOST_QUEUE="many" (for --queue)`},
 		{[]string{"serve", "--storage", dir, "--plugins", dir, "--listen", "256.0.0.1:1"}, "", exitUsage, "--listen 256.0.0.1:1"},
 		{[]string{"serve", "extra"}, "", exitUsage, "takes no arguments"},
+		{[]string{"serve", "--storage", dir, "--plugins", dir, "--listen", "0.0.0.0:0"}, "", exitUsage,
+			"--listen 0.0.0.0:0 is not a loopback address and no API token is set: give --token-file or $COMPACT_HOST_TOKEN, or --insecure-no-auth"},
+		{[]string{"serve", "--storage", dir, "--plugins", dir, "--listen", ":0"}, "", exitUsage, "--listen :0 is not a loopback address"},
+		{[]string{"serve", "--storage", dir, "--plugins", dir}, "COMPACT_HOST_TOKEN=short", exitUsage, "the API token is 5 bytes; use at least 16"},
+		{[]string{"serve", "--storage", dir, "--plugins", dir, "--token-file", filepath.Join(dir, "none")}, "COMPACT_HOST_TOKEN=0123456789abcdef", exitUsage, "give the token once"},
+		{[]string{"serve", "--storage", dir, "--plugins", dir, "--insecure-no-auth"}, "COMPACT_HOST_TOKEN=0123456789abcdef", exitUsage, "--insecure-no-auth contradicts the token"},
+		{[]string{"serve", "--storage", dir, "--plugins", dir, "--token-file", filepath.Join(dir, "none")}, "", exitNotFound, "--token-file: open " + filepath.Join(dir, "none")},
+		{[]string{"serve", "--storage", dir, "--plugins", dir, "--tls-cert", filepath.Join(dir, "c.pem")}, "", exitUsage, "--tls-cert and --tls-key go together"},
+		{[]string{"serve", "--storage", dir, "--plugins", dir, "--tls-cert", filepath.Join(dir, "c.pem"), "--tls-key", filepath.Join(dir, "k.pem")}, "", exitUsage, "--tls-cert " + filepath.Join(dir, "c.pem")},
+		{[]string{"serve", "--storage", dir, "--plugins", dir, "--rollback-failures", "5", "--rollback-window", "3"}, "", exitUsage, "--rollback-failures 5 cannot be reached within --rollback-window 3"},
+		{[]string{"serve", "--storage", dir, "--plugins", dir, "--body-timeout", "0s"}, "", exitUsage, "--body-timeout"},
 	}
 	for _, c := range cases {
-		cmd := exec.Command(cliBinary, c.args...)
+		// A serve that starts instead of refusing is killed after a minute.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		cmd := exec.CommandContext(ctx, cliBinary, c.args...)
 		cmd.Env = append(os.Environ(), "COMPACT_HOST_STORAGE=", c.env)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		err := cmd.Run()
+		cancel()
 		code := 0
 		if ee, ok := err.(*exec.ExitError); ok {
 			code = ee.ExitCode()

@@ -16,8 +16,8 @@ import (
 // instant finishes every plan at once.
 type instant struct{ done atomic.Int64 }
 
-func (c *instant) Compact(_ context.Context, plan *datapb.CompactionPlan, progress func(Progress)) (*datapb.CompactionPlanResult, error) {
-	progress(Progress{RowsRead: 1})
+func (c *instant) Compact(_ context.Context, plan *datapb.CompactionPlan, rep Reporter) (*datapb.CompactionPlanResult, error) {
+	rep.Progress(Progress{RowsRead: 1})
 	c.done.Add(1)
 	return &datapb.CompactionPlanResult{PlanID: plan.GetPlanID(), State: datapb.CompactionTaskState_completed}, nil
 }

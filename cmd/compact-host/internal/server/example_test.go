@@ -19,8 +19,8 @@ import (
 // echo "compacts" a plan into one empty segment.
 type echo struct{}
 
-func (echo) Compact(_ context.Context, plan *datapb.CompactionPlan, progress func(server.Progress)) (*datapb.CompactionPlanResult, error) {
-	progress(server.Progress{RowsRead: 10})
+func (echo) Compact(_ context.Context, plan *datapb.CompactionPlan, rep server.Reporter) (*datapb.CompactionPlanResult, error) {
+	rep.Progress(server.Progress{RowsRead: 10})
 	return &datapb.CompactionPlanResult{PlanID: plan.GetPlanID(), State: datapb.CompactionTaskState_completed}, nil
 }
 

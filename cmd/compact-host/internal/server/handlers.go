@@ -21,7 +21,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /healthz", s.handleHealth)
 	m.HandleFunc("GET /metrics", s.handleMetrics)
 	s.mux = m
-	s.handler = s.accessLog(m)
+	s.handler = s.accessLog(s.requireToken(s.bodyDeadline(m)))
 }
 
 // statusRecorder remembers the status code a handler wrote.
@@ -34,6 +34,9 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.code = code
 	r.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // accessLog logs every request at debug level.
 func (s *Server) accessLog(next http.Handler) http.Handler {
@@ -176,6 +179,7 @@ type PluginView struct {
 	Version string `json:"version"`
 	SHA256  string `json:"sha256,omitempty"`
 	Active  bool   `json:"active"`
+	State   string `json:"state"` // active, standby, loading or refused (host.PluginStatus.State)
 	Error   string `json:"error,omitempty"`
 }
 
@@ -191,7 +195,7 @@ func (s *Server) plugins() []PluginView {
 	st := s.cfg.Plugins.Plugins()
 	out := make([]PluginView, len(st))
 	for i, p := range st {
-		out[i] = PluginView{File: p.File, Name: p.ID.Name, Version: p.ID.Version, SHA256: p.ID.SHA256, Active: p.Active}
+		out[i] = PluginView{File: p.File, Name: p.ID.Name, Version: p.ID.Version, SHA256: p.ID.SHA256, Active: p.Active, State: p.State()}
 		if p.Err != nil {
 			out[i].Error = p.Err.Error()
 		}

@@ -111,19 +111,15 @@ func (s *Server) WriteMetrics(w io.Writer) {
 		e.gauge("compact_host_pool_waiters", "Tasks waiting for a memory pool lease or a lease to grow.", float64(st.Waiters))
 	}
 	if s.cfg.Plugins != nil {
-		by := map[string]int64{"active": 0, "standby": 0, "refused": 0}
+		by := map[string]int64{"active": 0, "standby": 0, "loading": 0, "refused": 0}
 		for _, p := range s.plugins() {
-			switch {
-			case p.Active:
-				by["active"]++
-			case p.Error != "":
-				by["refused"]++
-			default:
-				by["standby"]++
-			}
+			by[p.State]++
 		}
 		e.labelled("compact_host_plugins", "gauge",
-			"Plugin binaries in the registry: active (serving new tasks), standby (admitted, older version), refused.", "status", by)
+			"Plugin binaries in the registry: active (serving new tasks), standby (admitted, older version), loading (being admitted), refused (at admission or rolled back).", "status", by)
+		if rc, ok := s.cfg.Plugins.(interface{ Rollbacks() int64 }); ok {
+			e.counter("compact_host_plugin_rollbacks_total", "Plugin versions rolled back after failing their first tasks.", rc.Rollbacks())
+		}
 	}
 	draining := 0.0
 	if m.draining {

@@ -93,6 +93,8 @@ func TestMetricsExposition(t *testing.T) {
 		{File: "mix@1.0.0.wasm", ID: host.PluginID{Name: "mix", Version: "1.0.0"}},
 		{File: "mix@1.1.0.wasm", ID: host.PluginID{Name: "mix", Version: "1.1.0"}, Active: true},
 		{File: "bad@1.wasm", ID: host.PluginID{Name: "bad", Version: "1"}, Err: errors.New("refused")},
+		{File: "mix@1.2.0.wasm", ID: host.PluginID{Name: "mix", Version: "1.2.0"}, Err: &host.RollbackError{Failures: 3, Tasks: 3, Last: "trap"}},
+		{File: "mix@1.3.0.wasm", ID: host.PluginID{Name: "mix", Version: "1.3.0"}, Loading: true},
 	}
 	h := newHarness(t, Config{Workers: 1, Queue: 1, Pool: pool, Plugins: plugins})
 
@@ -126,7 +128,7 @@ func TestMetricsExposition(t *testing.T) {
 		"compact_host_deletes_read_total", "compact_host_rows_read_total", "compact_host_read_bytes_total", "compact_host_rows_written_total",
 		"compact_host_written_bytes_total",
 		"compact_host_pool_total_bytes", "compact_host_pool_used_bytes", "compact_host_pool_leases", "compact_host_pool_waiters",
-		"compact_host_plugins", "compact_host_shutting_down", "compact_host_uptime_seconds",
+		"compact_host_plugins", "compact_host_plugin_rollbacks_total", "compact_host_shutting_down", "compact_host_uptime_seconds",
 	}
 	if strings.Join(e.order, " ") != strings.Join(wantFamilies, " ") {
 		t.Fatalf("families\n%v\nwant\n%v", e.order, wantFamilies)
@@ -156,7 +158,9 @@ func TestMetricsExposition(t *testing.T) {
 		`compact_host_pool_waiters`:                                 0,
 		`compact_host_plugins{status="active"}`:                     1,
 		`compact_host_plugins{status="standby"}`:                    1,
-		`compact_host_plugins{status="refused"}`:                    1,
+		`compact_host_plugins{status="refused"}`:                    2,
+		`compact_host_plugins{status="loading"}`:                    1,
+		`compact_host_plugin_rollbacks_total`:                       1,
 		`compact_host_shutting_down`:                                0,
 	}
 	for k, v := range want {

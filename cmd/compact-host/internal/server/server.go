@@ -15,6 +15,11 @@
 //	GET  /healthz         200 while serving, 503 while shutting down
 //	GET  /metrics         Prometheus text exposition format
 //
+// With Config.Token set, every request needs "Authorization: Bearer <token>"
+// or gets 401 with WWW-Authenticate: Bearer (Config.OpenHealthMetrics
+// exempts /healthz and /metrics). A request body must arrive within
+// Config.BodyTimeout.
+//
 // Metrics (counters end in _total; labels in braces):
 //
 //	compact_host_tasks{state=queued|running}                 gauge
@@ -27,12 +32,14 @@
 //	compact_host_deletes_read_total, compact_host_rows_read_total, compact_host_read_bytes_total,
 //	compact_host_rows_written_total, compact_host_written_bytes_total
 //	compact_host_pool_total_bytes, compact_host_pool_used_bytes, compact_host_pool_leases, compact_host_pool_waiters
-//	compact_host_plugins{status=active|standby|refused}
+//	compact_host_plugins{status=active|standby|loading|refused}
+//	compact_host_plugin_rollbacks_total                      when the PluginLister has Rollbacks() int64
 //	compact_host_shutting_down, compact_host_uptime_seconds
 package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -58,13 +65,23 @@ type Progress struct {
 }
 
 // Compactor runs one compaction plan. It must honour ctx (the task timeout
-// and a shutdown that ran out of patience cancel it) and may call progress
-// from any goroutine while it runs.
+// and a shutdown that ran out of patience cancel it) and may call rep's
+// methods from any goroutine while it runs.
 type Compactor interface {
-	Compact(ctx context.Context, plan *datapb.CompactionPlan, progress func(Progress)) (*datapb.CompactionPlanResult, error)
+	Compact(ctx context.Context, plan *datapb.CompactionPlan, rep Reporter) (*datapb.CompactionPlanResult, error)
 }
 
-// PluginLister reports plugin status; *host.Registry implements it.
+// Reporter is how a Compactor tells the server about the task it runs.
+type Reporter interface {
+	// Progress records the task's running totals.
+	Progress(Progress)
+	// Plugin records the strategy plugin that runs the plan; the task
+	// record names it.
+	Plugin(host.PluginID)
+}
+
+// PluginLister reports plugin status; *host.Registry implements it (and
+// Rollbacks, which /metrics reports when present).
 type PluginLister interface {
 	Plugins() []host.PluginStatus
 }
@@ -78,6 +95,11 @@ const (
 	DefaultRetryAfter      = 5 * time.Second
 	DefaultShutdownTimeout = time.Minute
 	DefaultCancelGrace     = 10 * time.Second
+	// DefaultReadHeaderTimeout, DefaultBodyTimeout and DefaultIdleTimeout
+	// bound how long a client may hold a connection without progress.
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultBodyTimeout       = time.Minute
+	DefaultIdleTimeout       = 2 * time.Minute
 )
 
 // Config configures a Server. Compactor is required.
@@ -110,6 +132,26 @@ type Config struct {
 	// (default DefaultCancelGrace).
 	CancelGrace time.Duration
 	Logger      hclog.Logger // default: a null logger
+
+	// Token, if set, is the bearer token every request must present
+	// (Authorization: Bearer <token>); without it the answer is 401 with
+	// WWW-Authenticate: Bearer. Empty serves without authentication.
+	Token string
+	// OpenHealthMetrics serves GET /healthz and GET /metrics without the
+	// token (for probes and scrapers that cannot send one).
+	OpenHealthMetrics bool
+	// TLS, if set, makes Serve speak HTTPS on its listener.
+	TLS *tls.Config
+	// ReadHeaderTimeout bounds reading a request's headers (default
+	// DefaultReadHeaderTimeout).
+	ReadHeaderTimeout time.Duration
+	// BodyTimeout bounds reading a request's body from when its handler
+	// starts (default DefaultBodyTimeout). Serve also sets the connection's
+	// ReadTimeout to ReadHeaderTimeout + BodyTimeout.
+	BodyTimeout time.Duration
+	// IdleTimeout closes keep-alive connections idle this long (default
+	// DefaultIdleTimeout).
+	IdleTimeout time.Duration
 }
 
 // Server queues plans, runs them on workers and serves the HTTP API.
@@ -150,6 +192,9 @@ func New(cfg Config) (*Server, error) {
 	setDefault(&cfg.RetryAfter, DefaultRetryAfter)
 	setDefault(&cfg.ShutdownTimeout, DefaultShutdownTimeout)
 	setDefault(&cfg.CancelGrace, DefaultCancelGrace)
+	setDefault(&cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	setDefault(&cfg.BodyTimeout, DefaultBodyTimeout)
+	setDefault(&cfg.IdleTimeout, DefaultIdleTimeout)
 	if cfg.DecodePlan == nil {
 		cfg.DecodePlan = DecodePlan
 	}
@@ -188,7 +233,16 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // keep working), running tasks are cancelled after ShutdownTimeout, and the
 // listener closes last. It returns nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadHeaderTimeout + s.cfg.BodyTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		ErrorLog:          s.log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	}
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	var serveErr error
@@ -307,11 +361,25 @@ func (s *Server) compact(ctx context.Context, t *task) (res *datapb.CompactionPl
 			res, err = nil, fmt.Errorf("%w: plan %d: %v", errCompactorPanic, t.planID, p)
 		}
 	}()
-	res, err = s.cfg.Compactor.Compact(ctx, t.plan, func(p Progress) { s.progress(t, p) })
+	res, err = s.cfg.Compactor.Compact(ctx, t.plan, taskReporter{s, t})
 	if err == nil && res == nil {
 		err = fmt.Errorf("plan %d: compactor returned no result and no error", t.planID)
 	}
 	return res, err
+}
+
+// taskReporter is the Reporter of one task.
+type taskReporter struct {
+	s *Server
+	t *task
+}
+
+func (r taskReporter) Progress(p Progress) { r.s.progress(r.t, p) }
+
+func (r taskReporter) Plugin(id host.PluginID) {
+	r.s.mu.Lock()
+	r.t.plugin = &PluginRef{Name: id.Name, Version: id.Version, SHA256: id.SHA256}
+	r.s.mu.Unlock()
 }
 
 // progress adds what a task did since its last report to the totals.

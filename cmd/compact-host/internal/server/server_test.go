@@ -32,10 +32,11 @@ func newFake() *fakeCompactor {
 	return &fakeCompactor{started: make(chan int64, 100), release: make(chan error)}
 }
 
-func (f *fakeCompactor) Compact(ctx context.Context, plan *datapb.CompactionPlan, progress func(Progress)) (*datapb.CompactionPlanResult, error) {
+func (f *fakeCompactor) Compact(ctx context.Context, plan *datapb.CompactionPlan, rep Reporter) (*datapb.CompactionPlanResult, error) {
 	f.started <- plan.GetPlanID()
-	progress(Progress{RowsRead: 100, BytesRead: 4000})
-	progress(Progress{DeletesRead: 30, RowsRead: 250, BytesRead: 10000, RowsWritten: 200, BytesWritten: 8000})
+	rep.Plugin(host.PluginID{Name: "mix", Version: "1.0.0", SHA256: "ab12"})
+	rep.Progress(Progress{RowsRead: 100, BytesRead: 4000})
+	rep.Progress(Progress{DeletesRead: 30, RowsRead: 250, BytesRead: 10000, RowsWritten: 200, BytesWritten: 8000})
 	select {
 	case err := <-f.release:
 		if err != nil {
@@ -97,13 +98,21 @@ func newHarness(t *testing.T, cfg Config) *harness {
 
 func (h *harness) do(method, path, contentType string, body []byte) (*http.Response, []byte) {
 	h.t.Helper()
+	hdr := http.Header{}
+	if contentType != "" {
+		hdr.Set("Content-Type", contentType)
+	}
+	return h.doHeader(method, path, hdr, body)
+}
+
+// doHeader sends a request with the given headers and reads the answer.
+func (h *harness) doHeader(method, path string, hdr http.Header, body []byte) (*http.Response, []byte) {
+	h.t.Helper()
 	req, err := http.NewRequest(method, h.http.URL+path, bytes.NewReader(body))
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
+	req.Header = hdr
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		h.t.Fatal(err)
@@ -173,7 +182,8 @@ func TestSubmitRunSucceed(t *testing.T) {
 	}
 	h.fake.release <- nil
 	v := h.waitState(id, StateSucceeded)
-	if v.PlanID != 42 || v.Type != "MixCompaction" || v.Channel != "ch-1" || v.Segments != 1 || v.FinishedAt == nil || v.Error != "" {
+	if v.PlanID != 42 || v.Type != "MixCompaction" || v.Channel != "ch-1" || v.Segments != 1 || v.FinishedAt == nil || v.Error != "" ||
+		v.Plugin == nil || *v.Plugin != (PluginRef{Name: "mix", Version: "1.0.0", SHA256: "ab12"}) {
 		t.Fatalf("task %+v", v)
 	}
 	if v.Progress != (Progress{DeletesRead: 30, RowsRead: 250, BytesRead: 10000, RowsWritten: 200, BytesWritten: 8000}) {
@@ -357,11 +367,23 @@ type fakePlugins []host.PluginStatus
 
 func (f fakePlugins) Plugins() []host.PluginStatus { return f }
 
+// Rollbacks counts the rolled-back entries, as a registry would.
+func (f fakePlugins) Rollbacks() int64 {
+	var n int64
+	for _, p := range f {
+		if errors.Is(p.Err, host.ErrRolledBack) {
+			n++
+		}
+	}
+	return n
+}
+
 func TestPlugins(t *testing.T) {
 	h := newHarness(t, Config{Plugins: fakePlugins{
 		{File: "mix@1.0.0.wasm", ID: host.PluginID{Name: "mix", Version: "1.0.0", SHA256: "ab12"}},
 		{File: "mix@1.1.0.wasm", ID: host.PluginID{Name: "mix", Version: "1.1.0", SHA256: "cd34"}, Active: true},
 		{File: "l0@2.wasm", ID: host.PluginID{Name: "l0", Version: "2"}, Err: errors.New("plugin l0@2 refused (rule import-allowlist): env.x")},
+		{File: "mix@2.0.0.wasm", ID: host.PluginID{Name: "mix", Version: "2.0.0"}, Loading: true},
 	}})
 	_, body := h.do("GET", "/v1/plugins", "", nil)
 	var l PluginList
@@ -369,9 +391,10 @@ func TestPlugins(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []PluginView{
-		{File: "mix@1.0.0.wasm", Name: "mix", Version: "1.0.0", SHA256: "ab12"},
-		{File: "mix@1.1.0.wasm", Name: "mix", Version: "1.1.0", SHA256: "cd34", Active: true},
-		{File: "l0@2.wasm", Name: "l0", Version: "2", Error: "plugin l0@2 refused (rule import-allowlist): env.x"},
+		{File: "mix@1.0.0.wasm", Name: "mix", Version: "1.0.0", SHA256: "ab12", State: "standby"},
+		{File: "mix@1.1.0.wasm", Name: "mix", Version: "1.1.0", SHA256: "cd34", Active: true, State: "active"},
+		{File: "l0@2.wasm", Name: "l0", Version: "2", State: "refused", Error: "plugin l0@2 refused (rule import-allowlist): env.x"},
+		{File: "mix@2.0.0.wasm", Name: "mix", Version: "2.0.0", State: "loading"},
 	}
 	if fmt.Sprint(l.Plugins) != fmt.Sprint(want) {
 		t.Fatalf("plugins\n%+v\nwant\n%+v", l.Plugins, want)

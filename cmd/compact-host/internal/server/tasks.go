@@ -45,6 +45,14 @@ type task struct {
 	result                       json.RawMessage
 	segments                     int
 	err, cause                   string
+	plugin                       *PluginRef
+}
+
+// PluginRef names the strategy binary that ran a task.
+type PluginRef struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	SHA256  string `json:"sha256,omitempty"`
 }
 
 // TaskView is the JSON form of a task.
@@ -62,7 +70,8 @@ type TaskView struct {
 	Segments    int             `json:"result_segments,omitempty"`
 	Result      json.RawMessage `json:"result,omitempty"` // datapb.CompactionPlanResult as protojson
 	Error       string          `json:"error,omitempty"`
-	Cause       string          `json:"cause,omitempty"` // see CauseKind
+	Cause       string          `json:"cause,omitempty"`  // see CauseKind
+	Plugin      *PluginRef      `json:"plugin,omitempty"` // once the strategy was chosen
 }
 
 // view copies a task for JSON; withResult includes the result document.
@@ -71,6 +80,7 @@ func (t *task) view(now time.Time, withResult bool) TaskView {
 	v := TaskView{
 		ID: t.id, PlanID: t.planID, Type: t.typ, Channel: t.channel, State: t.state,
 		SubmittedAt: t.submitted, Progress: t.progress, Segments: t.segments, Error: t.err, Cause: t.cause,
+		Plugin: t.plugin,
 	}
 	if !t.started.IsZero() {
 		st := t.started
