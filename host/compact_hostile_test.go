@@ -193,8 +193,21 @@ func (hp *hostileRun) mutate(rng *rand.Rand) (*datapb.CompactionPlan, string) {
 	}
 	plan := proto.Clone(base).(*datapb.CompactionPlan)
 	var desc []string
-	if rng.IntN(10) == 0 {
+	switch rng.IntN(10) {
+	case 0:
+		// Same ranges as earlier runs: collides with their kept outputs.
 		return plan, "unchanged " + plan.GetType().String()
+	case 1, 2:
+		// Fresh output ranges: should succeed, and its outputs may be kept.
+		k := 1 + rng.Int64N(1000)
+		for _, r := range []*datapb.IDRange{plan.GetPreAllocatedSegmentIDs(), plan.GetPreAllocatedLogIDs()} {
+			if r != nil {
+				n := r.GetEnd() - r.GetBegin()
+				r.Begin, r.End = r.Begin+k*n, r.End+k*n
+			}
+		}
+		plan.BeginLogID = plan.GetPreAllocatedLogIDs().GetBegin()
+		return plan, fmt.Sprintf("%s with ranges shifted %d times their size", plan.GetType(), k)
 	}
 	for range 1 + rng.IntN(3) {
 		m := hostileMutations[rng.IntN(len(hostileMutations))]
