@@ -195,7 +195,10 @@ func WithPlugin(p *Plugin) CompactOption {
 // ("validate", "strategy", "memory", "setup", "read", "write"). Unwrap
 // gives the cause: a *TaskError for strategy failures (errors.Is with
 // ErrTrap, ErrOutOfMemory, ErrDeadline, ErrABIMisuse, ...), ErrInvalidPlan
-// for bad plans, storage errors for reads and writes.
+// for bad plans, storage errors for reads and writes. A task stopped by its
+// timeout, the caller's deadline or a cancel matches ErrDeadline whichever
+// stage noticed, and its message says what ended it ("task timeout 1s
+// exceeded") and which stage noticed.
 type CompactError struct {
 	PlanID int64
 	Type   string   // "mix" or "l0" ("" if the plan type was not understood)
@@ -219,8 +222,37 @@ func (e *CompactError) Error() string {
 		}
 		b.WriteString(")")
 	}
+	var de *deadlineError
+	if errors.As(e.Err, &de) {
+		fmt.Fprintf(&b, ": %s, noticed in stage %s: %v", de.reason, e.Stage, de.err)
+		return b.String()
+	}
 	fmt.Fprintf(&b, ": %s: %v", e.Stage, e.Err)
 	return b.String()
+}
+
+// deadlineError is a task failure after its context ended: reason says what
+// ended it (the task timeout, the caller's deadline or cancel), err is what
+// the stage that noticed returned. It matches ErrDeadline.
+type deadlineError struct {
+	reason string
+	err    error
+}
+
+func (e *deadlineError) Error() string        { return e.reason + ": " + e.err.Error() }
+func (e *deadlineError) Unwrap() error        { return e.err }
+func (e *deadlineError) Is(target error) bool { return target == ErrDeadline }
+
+// deadlineReason names what ended a task started at started whose own
+// deadline (started + timeout) is own.
+func deadlineReason(ctx context.Context, started, own time.Time, timeout time.Duration) string {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return fmt.Sprintf("task cancelled after %s", time.Since(started).Round(time.Millisecond))
+	}
+	if d, ok := ctx.Deadline(); ok && d.Before(own) {
+		return fmt.Sprintf("the caller's deadline %s passed %s into the task", d.Format(time.RFC3339Nano), d.Sub(started).Round(time.Millisecond))
+	}
+	return fmt.Sprintf("task timeout %s exceeded", timeout)
 }
 
 func (e *CompactError) Unwrap() error { return e.Err }

@@ -363,9 +363,15 @@ func (i *Instance) classify(op string, err error, ctx context.Context) error {
 	}
 }
 
+// deadlineMessage says what stopped a call: a cancel, or the earlier of the
+// instance's deadline and ctx's (a caller's deadline may end a task, or a
+// manifest probe, before the instance's own).
 func deadlineMessage(ctx context.Context, deadline time.Time) string {
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return "task cancelled"
+	}
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
 	}
 	return "task deadline " + deadline.Format(time.RFC3339Nano) + " passed"
 }

@@ -12,6 +12,9 @@ import (
 	"github.com/compacthost/compacthost/host"
 )
 
+// pluginTwins are the plugin commands' environment variables.
+var pluginTwins = envTwins{"plugins": "COMPACT_HOST_PLUGINS"}
+
 func newPluginCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "plugin",
@@ -159,7 +162,8 @@ sha256, or why it was refused.`,
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().StringVar(&dir, "plugins", envOr("COMPACT_HOST_PLUGINS", "./plugins.d"), "plugin directory of name@version.wasm files [$COMPACT_HOST_PLUGINS]")
+	cmd.Flags().StringVar(&dir, "plugins", "./plugins.d", "plugin directory of name@version.wasm files")
+	pluginTwins.describe(cmd.Flags())
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd
 }

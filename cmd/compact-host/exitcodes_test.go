@@ -1,0 +1,160 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runCLIEnv runs the binary with extra environment variables.
+func runCLIEnv(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(cliBinary, args...)
+	cmd.Env = append(append(os.Environ(), "COMPACT_HOST_STORAGE="), env...)
+	var r result
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	r.stdout, r.stderr = out.String(), errb.String()
+	return r
+}
+
+// firstKey returns the first file under dir/files whose path contains part.
+func firstKey(t *testing.T, dir, part string) string {
+	t.Helper()
+	var found string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && found == "" && strings.Contains(filepath.ToSlash(p), part) {
+			found = p
+		}
+		return nil
+	})
+	if found == "" {
+		t.Fatalf("no object matching %q under %s", part, dir)
+	}
+	return found
+}
+
+// TestExitCodesCorruptInput: a binlog that does not decode exits 4 (bad input), not 5 (storage),
+// and the failure is one line on stderr without --debug.
+func TestExitCodesCorruptInput(t *testing.T) {
+	store, plans, _ := genDemo(t)
+	bin := firstKey(t, store, "/insert_log/")
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 60; i < len(b); i += 7 {
+		b[i] ^= 0xFF
+	}
+	os.WriteFile(bin, b, 0o644)
+	key, _ := filepath.Rel(store, bin)
+	r := runCLI(t, "--plugin", mixWasm, "--plan", filepath.Join(plans, "mix-plan.json"), "--storage", store, "--progress", "none")
+	if r.code != exitBadInput || !strings.Contains(r.stderr, filepath.ToSlash(key)) {
+		t.Fatalf("corrupt binlog: exit %d, stderr %q; want exit %d naming %s", r.code, r.stderr, exitBadInput, key)
+	}
+	if n := strings.Count(strings.TrimSpace(r.stderr), "\n"); n != 0 {
+		t.Fatalf("corrupt binlog: want one line on stderr without --debug, got %d:\n%s", n+1, r.stderr)
+	}
+	r = runCLI(t, "--plugin", mixWasm, "--plan", filepath.Join(plans, "mix-plan.json"), "--storage", store, "--progress", "none", "--debug")
+	if r.code != exitBadInput || !strings.Contains(r.stderr, "compaction failed") {
+		t.Fatalf("corrupt binlog with --debug: exit %d, want %d and the host's failure log:\n%s", r.code, exitBadInput, r.stderr)
+	}
+}
+
+// TestExitCodesNegativeEntriesNum: a plan whose binlog has a negative entriesNum is a bad plan
+// (exit 4) named as such, not a strategy failure.
+func TestExitCodesNegativeEntriesNum(t *testing.T) {
+	store, plans, _ := genDemo(t)
+	b, err := os.ReadFile(filepath.Join(plans, "mix-plan.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir(), "plan.json")
+	os.WriteFile(bad, []byte(regexp.MustCompile(`"entriesNum":\s*"(\d+)"`).ReplaceAllString(string(b), `"entriesNum": "-$1"`)), 0o644)
+	r := runCLI(t, "--plugin", mixWasm, "--plan", bad, "--storage", store, "--progress", "none")
+	if line := strings.ToLower(lastLine(r.stderr)); r.code != exitBadInput || !strings.Contains(line, "plan") || !strings.Contains(line, "entries") {
+		t.Fatalf("negative entriesNum: exit %d, stderr %q; want exit %d and a message about the plan's entries", r.code, r.stderr, exitBadInput)
+	}
+}
+
+// TestExitCodesDeadline: a --timeout that passes exits 7 whichever step notices it (starting the
+// runtime, admitting the plugin, a compaction stage), and the message says the timeout was
+// exceeded instead of printing a future deadline as passed.
+func TestExitCodesDeadline(t *testing.T) {
+	store, plans, _ := genDemo(t, "--rows", "20000", "--dim", "64")
+	cache := t.TempDir()
+	plan := filepath.Join(plans, "mix-plan.json")
+	// Warm the compilation cache so short timeouts reach the compaction's stages.
+	if r := runCLI(t, "--plugin", mixWasm, "--plan", plan, "--storage", t.TempDir(), "--cache-dir", cache); r.code != exitNotFound {
+		t.Fatalf("warming the cache: exit %d %s", r.code, r.stderr)
+	}
+	seen := map[string]bool{}
+	for _, timeout := range []string{"1ms", "20ms", "150ms", "300ms", "600ms", "1s"} {
+		r := runCLI(t, "--plugin", mixWasm, "--plan", plan, "--storage", store, "--cache-dir", cache, "--progress", "none", "--timeout", timeout)
+		if r.code == exitOK {
+			continue
+		}
+		line := lastLine(r.stderr)
+		if r.code != exitCompaction || !strings.Contains(line, "task timeout "+timeout+" exceeded") {
+			t.Errorf("--timeout %s: exit %d, stderr %q; want exit %d and %q", timeout, r.code, r.stderr, exitCompaction, "task timeout "+timeout+" exceeded")
+		}
+		if strings.Contains(line, "T") && strings.Contains(line, " passed") {
+			for _, f := range strings.Fields(line) {
+				if strings.HasPrefix(f, "20") && strings.Contains(f, "T") && strings.Contains(line, f+" passed") && !deadlineIsPast(t, f) {
+					t.Errorf("--timeout %s: %q calls a future deadline passed", timeout, line)
+				}
+			}
+		}
+		for _, stage := range []string{"while starting the wasm runtime", "while admitting the plugin", "noticed in stage read", "noticed in stage write", "noticed in stage strategy"} {
+			if strings.Contains(line, stage) {
+				seen[stage] = true
+			}
+		}
+	}
+	if len(seen) < 2 {
+		t.Fatalf("timeouts hit only %v; want at least two different steps", seen)
+	}
+}
+
+// TestExitCodesEnvTwins: a malformed environment variable is a usage error (exit 2) naming the
+// variable, as the same value given to its flag is.
+func TestExitCodesEnvTwins(t *testing.T) {
+	store, plans, _ := genDemo(t)
+	plan := filepath.Join(plans, "mix-plan.json")
+	for _, env := range []string{
+		"COMPACT_HOST_MEMORY=garbage", "COMPACT_HOST_TIMEOUT=bogus", "COMPACT_HOST_DEBUG=maybe",
+		"COMPACT_HOST_LOG_JSON=perhaps", "COMPACT_HOST_S3_INSECURE=sure",
+	} {
+		r := runCLIEnv(t, []string{env}, "--plugin", mixWasm, "--plan", plan, "--storage", store, "--progress", "none")
+		name, _, _ := strings.Cut(env, "=")
+		if r.code != exitUsage || !strings.Contains(r.stderr, "$"+name) {
+			t.Errorf("%s: exit %d, stderr %q; want exit %d naming $%s", env, r.code, r.stderr, exitUsage, name)
+		}
+	}
+	if r := runCLIEnv(t, []string{"COMPACT_HOST_PROGRESS=fancy"}, "--plugin", mixWasm, "--plan", plan, "--storage", store); r.code != exitUsage {
+		t.Errorf("COMPACT_HOST_PROGRESS=fancy: exit %d, stderr %q; want %d", r.code, r.stderr, exitUsage)
+	}
+	if r := runCLIEnv(t, []string{"COMPACT_HOST_S3_INSECURE=sure"}, "gen", "--storage", t.TempDir(), "--plans", t.TempDir()); r.code != exitUsage {
+		t.Errorf("gen with COMPACT_HOST_S3_INSECURE=sure: exit %d, stderr %q; want %d", r.code, r.stderr, exitUsage)
+	}
+	// A well-formed variable still works.
+	if r := runCLIEnv(t, []string{"COMPACT_HOST_MEMORY=1GiB", "COMPACT_HOST_PLAN=" + plan}, "--plugin", mixWasm, "--storage", store, "--progress", "none"); r.code != exitOK {
+		t.Errorf("COMPACT_HOST_MEMORY=1GiB with COMPACT_HOST_PLAN: exit %d %s", r.code, r.stderr)
+	}
+}
+
+func deadlineIsPast(t *testing.T, s string) bool {
+	t.Helper()
+	d, err := time.Parse(time.RFC3339Nano, strings.TrimRight(s, ":,"))
+	return err != nil || !d.After(time.Now())
+}
