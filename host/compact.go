@@ -261,21 +261,30 @@ func (e *CompactError) Unwrap() error { return e.Err }
 // first non-space byte is '{') or binary protobuf. Unknown JSON fields are
 // ignored.
 func DecodePlan(b []byte) (*datapb.CompactionPlan, error) {
-	trimmed := strings.TrimSpace(string(b))
-	if trimmed == "" {
-		return nil, errors.New("host: decode plan: empty input")
-	}
 	plan := new(datapb.CompactionPlan)
-	if trimmed[0] == '{' {
-		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal([]byte(trimmed), plan); err != nil {
-			return nil, fmt.Errorf("host: decode plan (protojson): %w", err)
-		}
-		return plan, nil
-	}
-	if err := proto.Unmarshal(b, plan); err != nil {
-		return nil, fmt.Errorf("host: decode plan (binary protobuf): %w", err)
+	if err := decodeMessage(b, plan); err != nil {
+		return nil, fmt.Errorf("host: decode plan %w", err)
 	}
 	return plan, nil
+}
+
+// decodeMessage fills m from protojson or binary protobuf; the error says
+// which it took b for.
+func decodeMessage(b []byte, m proto.Message) error {
+	trimmed := strings.TrimSpace(string(b))
+	if trimmed == "" {
+		return errors.New("(empty input)")
+	}
+	if trimmed[0] == '{' {
+		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal([]byte(trimmed), m); err != nil {
+			return fmt.Errorf("(protojson): %w", err)
+		}
+		return nil
+	}
+	if err := proto.Unmarshal(b, m); err != nil {
+		return fmt.Errorf("(binary protobuf): %w", err)
+	}
+	return nil
 }
 
 // ValidatePlan checks a plan the way Compact does before it touches storage (the rules of
