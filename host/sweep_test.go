@@ -47,7 +47,7 @@ func TestSweepFakedCrash(t *testing.T) {
 		orphans := []string{
 			milvuspath.InsertLog(root, coll, part, seg, 100, logID),
 			milvuspath.StatsLog(root, coll, part, seg, 100, logID+1),
-			milvuspath.BM25Log(root, coll, part, seg+1, 101, 7),                // segment in range, log ID not
+			milvuspath.BM25Log(root, coll, part, seg+1, 101, 7),               // segment in range, log ID not
 			milvuspath.DeltaLog(root, coll, part, in.GetSegmentID(), logID+2), // L0-style: an input segment, a new log ID
 		}
 		byPath := milvuspath.InsertLog(root, coll, part, seg, 101, logID+3)
