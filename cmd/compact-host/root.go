@@ -47,6 +47,6 @@ writes the compacted segments back in Milvus's own format.`,
 		return runPlan(cmd, &rf)
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withCode(exitUsage, err) })
-	root.AddCommand(newGenCommand(), newInspectCommand(), newServeCommand(), newVersionCommand(), newPluginCommand())
+	root.AddCommand(newGenCommand(), newInspectCommand(), newServeCommand(), newVersionCommand(), newPluginCommand(), newSweepCommand())
 	return root
 }
