@@ -237,7 +237,7 @@ func (w *wasmStrategy) manifest(ctx context.Context, h *Host) (abi.Manifest, err
 		return m, fmt.Errorf("leasing %d bytes to read the manifest of %s: %w", grant, w.p.ID(), err)
 	}
 	defer h.pool.Return(lease)
-	inst, err := h.rt.NewInstance(ctx, w.p, InstanceConfig{Grant: grant, Deadline: time.Now().Add(time.Minute)})
+	inst, err := h.rt.NewInstance(ctx, w.p, InstanceConfig{Grant: grant, Deadline: time.Now().Add(time.Minute), ManifestOnly: true})
 	if err != nil {
 		return m, err
 	}

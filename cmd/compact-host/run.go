@@ -173,7 +173,7 @@ func admitFile(ctx context.Context, rt *host.Runtime, path string, wasm []byte) 
 		if err != nil {
 			return nil, err
 		}
-		inst, err := rt.NewInstance(ctx, p, host.InstanceConfig{Grant: max(64<<20, p.MinMemory())})
+		inst, err := rt.NewInstance(ctx, p, host.InstanceConfig{Grant: max(64<<20, p.MinMemory()), ManifestOnly: true})
 		if err != nil {
 			p.Release()
 			return nil, err
