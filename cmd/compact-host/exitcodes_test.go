@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// runCLIEnv runs the binary with extra environment variables.
+// runCLIEnv runs the binary with extra environment variables; COMPACT_HOST_STORAGE is cleared
+// (tests name their storage).
 func runCLIEnv(t *testing.T, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(cliBinary, args...)
