@@ -61,7 +61,10 @@ With --delete it removes exactly those and prints the keys it removed.`,
 				find = host.Sweep
 			}
 			objs, err := find(ctx, store, p, opts)
-			printSweep(cmd, p.GetPlanID(), objs, del, asJSON)
+			if err == nil || len(objs) > 0 {
+				// Sweep reports what it deleted before a failed delete.
+				printSweep(cmd, p.GetPlanID(), objs, del, asJSON)
+			}
 			if err != nil {
 				return withCode(sweepCode(err), err)
 			}
