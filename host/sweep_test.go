@@ -10,6 +10,7 @@ import (
 	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/compacthost/compacthost/plugins/l0/l0strategy"
 	"github.com/compacthost/compacthost/plugins/mix/mixstrategy"
 	"github.com/compacthost/compacthost/storage/milvuspath"
 	"github.com/compacthost/compacthost/storage/objstore"
@@ -126,31 +127,40 @@ func TestSweepFakedCrash(t *testing.T) {
 
 // TestSweepAfterUncommittedTask: the outputs of a task whose result was
 // lost (a killed process) are exactly what FindOrphans lists without the
-// result, and nothing with it.
+// result, and nothing with it: for mix (new segments) and L0 (new
+// deltalogs of existing segments).
 func TestSweepAfterUncommittedTask(t *testing.T) {
 	ctx := context.Background()
 	store := objstoretest.Local(t)
-	plan := generate(t, store, smallGen(12)).MixPlan
-	before := snapshot(t, store)
+	col := generate(t, store, smallGen(12))
 	h := newTestHost(t, store, 0, nil)
-	res, err := h.Compact(ctx, plan, Native(mixstrategy.New()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var written []string
-	for k := range snapshot(t, store) {
-		if _, ok := before[k]; !ok {
-			written = append(written, k)
+	for _, c := range []struct {
+		plan *datapb.CompactionPlan
+		opt  CompactOption
+	}{
+		{col.MixPlan, Native(mixstrategy.New())},
+		{col.L0Plan, Native(l0strategy.New())},
+	} {
+		before := snapshot(t, store)
+		res, err := h.Compact(ctx, c.plan, c.opt)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	slices.Sort(written)
-	got, err := FindOrphans(ctx, store, plan, SweepOptions{})
-	if err != nil || len(written) == 0 || !slices.Equal(keysOf(got), written) {
-		t.Fatalf("FindOrphans without the result = %q, %v; want the task's %d outputs %q", keysOf(got), err, len(written), written)
-	}
-	got, err = FindOrphans(ctx, store, plan, SweepOptions{Results: []*datapb.CompactionPlanResult{res}})
-	if err != nil || len(got) != 0 {
-		t.Fatalf("FindOrphans with the result = %q, %v; want none", keysOf(got), err)
+		var written []string
+		for k := range snapshot(t, store) {
+			if _, ok := before[k]; !ok {
+				written = append(written, k)
+			}
+		}
+		slices.Sort(written)
+		got, err := FindOrphans(ctx, store, c.plan, SweepOptions{})
+		if err != nil || len(written) == 0 || !slices.Equal(keysOf(got), written) {
+			t.Fatalf("plan %d: FindOrphans without the result = %q, %v; want the task's %d outputs %q", c.plan.GetPlanID(), keysOf(got), err, len(written), written)
+		}
+		got, err = FindOrphans(ctx, store, c.plan, SweepOptions{Results: []*datapb.CompactionPlanResult{res}})
+		if err != nil || len(got) != 0 {
+			t.Fatalf("plan %d: FindOrphans with the result = %q, %v; want none", c.plan.GetPlanID(), keysOf(got), err)
+		}
 	}
 }
 
