@@ -45,30 +45,37 @@ func firstKey(t *testing.T, dir, part string) string {
 	return found
 }
 
-// TestExitCodesCorruptInput: a binlog that does not decode exits 4 (bad input), not 5 (storage),
-// and the failure is one line on stderr without --debug.
+// TestExitCodesCorruptInput: an insert binlog, deltalog or stats log that does not decode exits 4
+// (bad input), not 5 (storage), names the object, and is one line on stderr without --debug.
 func TestExitCodesCorruptInput(t *testing.T) {
-	store, plans, _ := genDemo(t)
-	bin := firstKey(t, store, "/insert_log/")
-	b, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 60; i < len(b); i += 7 {
-		b[i] ^= 0xFF
-	}
-	os.WriteFile(bin, b, 0o644)
-	key, _ := filepath.Rel(store, bin)
-	r := runCLI(t, "--plugin", mixWasm, "--plan", filepath.Join(plans, "mix-plan.json"), "--storage", store, "--progress", "none")
-	if r.code != exitBadInput || !strings.Contains(r.stderr, filepath.ToSlash(key)) {
-		t.Fatalf("corrupt binlog: exit %d, stderr %q; want exit %d naming %s", r.code, r.stderr, exitBadInput, key)
-	}
-	if n := strings.Count(strings.TrimSpace(r.stderr), "\n"); n != 0 {
-		t.Fatalf("corrupt binlog: want one line on stderr without --debug, got %d:\n%s", n+1, r.stderr)
-	}
-	r = runCLI(t, "--plugin", mixWasm, "--plan", filepath.Join(plans, "mix-plan.json"), "--storage", store, "--progress", "none", "--debug")
-	if r.code != exitBadInput || !strings.Contains(r.stderr, "compaction failed") {
-		t.Fatalf("corrupt binlog with --debug: exit %d, want %d and the host's failure log:\n%s", r.code, exitBadInput, r.stderr)
+	for _, c := range []struct{ dir, plugin, plan string }{
+		{"/insert_log/", mixWasm, "mix-plan.json"},
+		{"/delta_log/", mixWasm, "mix-plan.json"},
+		{"/stats_log/", l0Wasm, "l0-plan.json"},
+	} {
+		store, plans, _ := genDemo(t)
+		obj := firstKey(t, store, c.dir)
+		b, err := os.ReadFile(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 60; i < len(b); i += 7 {
+			b[i] ^= 0xFF
+		}
+		os.WriteFile(obj, b, 0o644)
+		key, _ := filepath.Rel(store, obj)
+		args := []string{"--plugin", c.plugin, "--plan", filepath.Join(plans, c.plan), "--storage", store, "--progress", "none"}
+		r := runCLI(t, args...)
+		if r.code != exitBadInput || !strings.Contains(r.stderr, filepath.ToSlash(key)) {
+			t.Errorf("corrupt %s: exit %d, stderr %q; want exit %d naming %s", c.dir, r.code, r.stderr, exitBadInput, key)
+		}
+		if n := strings.Count(strings.TrimSpace(r.stderr), "\n"); n != 0 {
+			t.Errorf("corrupt %s: want one line on stderr without --debug, got %d:\n%s", c.dir, n+1, r.stderr)
+		}
+		r = runCLI(t, append(args, "--debug")...)
+		if r.code != exitBadInput || !strings.Contains(r.stderr, "compaction failed") {
+			t.Errorf("corrupt %s with --debug: exit %d, want %d and the host's failure log:\n%s", c.dir, r.code, exitBadInput, r.stderr)
+		}
 	}
 }
 
