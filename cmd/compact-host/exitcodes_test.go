@@ -79,22 +79,6 @@ func TestExitCodesCorruptInput(t *testing.T) {
 	}
 }
 
-// TestExitCodesNegativeEntriesNum: a plan whose binlog has a negative entriesNum is a bad plan
-// (exit 4) named as such, not a strategy failure.
-func TestExitCodesNegativeEntriesNum(t *testing.T) {
-	store, plans, _ := genDemo(t)
-	b, err := os.ReadFile(filepath.Join(plans, "mix-plan.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bad := filepath.Join(t.TempDir(), "plan.json")
-	os.WriteFile(bad, []byte(regexp.MustCompile(`"entriesNum":\s*"(\d+)"`).ReplaceAllString(string(b), `"entriesNum": "-$1"`)), 0o644)
-	r := runCLI(t, "--plugin", mixWasm, "--plan", bad, "--storage", store, "--progress", "none")
-	if line := strings.ToLower(lastLine(r.stderr)); r.code != exitBadInput || !strings.Contains(line, "plan") || !strings.Contains(line, "entries") {
-		t.Fatalf("negative entriesNum: exit %d, stderr %q; want exit %d and a message about the plan's entries", r.code, r.stderr, exitBadInput)
-	}
-}
-
 // TestExitCodesDeadline: a --timeout that passes exits 7 whichever step notices it (starting the
 // runtime, admitting the plugin, a compaction stage), and the message says the timeout was
 // exceeded instead of printing a future deadline as passed.
