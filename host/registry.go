@@ -207,7 +207,7 @@ func (r *Registry) admit(ctx context.Context, ref string, wasm []byte) (*Plugin,
 		return nil, err
 	}
 	grant := min(max(r.cfg.ProbeGrant, p.MinMemory()), r.rt.cfg.MaxGrant)
-	inst, err := r.rt.NewInstance(ctx, p, InstanceConfig{Grant: grant, Deadline: time.Now().Add(time.Minute), ManifestOnly: true})
+	inst, err := r.rt.NewInstance(ctx, p, InstanceConfig{Grant: grant, Deadline: time.Now().Add(time.Minute)})
 	if err != nil {
 		p.Release()
 		return nil, err
