@@ -22,7 +22,7 @@ func (r *Runtime) AdmitUnnamed(ctx context.Context, wasm []byte, probeGrant uint
 	}
 	p.unnamed = true
 	grant := min(max(probeGrant, p.MinMemory()), r.cfg.MaxGrant)
-	inst, err := r.NewInstance(ctx, p, InstanceConfig{Grant: grant, Deadline: time.Now().Add(time.Minute)})
+	inst, err := r.NewInstance(ctx, p, InstanceConfig{Grant: grant, Deadline: time.Now().Add(time.Minute), ManifestOnly: true})
 	if err != nil {
 		p.Release()
 		return nil, err

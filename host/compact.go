@@ -210,7 +210,10 @@ func WithPlugin(p *Plugin) CompactOption {
 // ("validate", "reserve", "strategy", "memory", "setup", "read", "write"). Unwrap
 // gives the cause: a *TaskError for strategy failures (errors.Is with
 // ErrTrap, ErrOutOfMemory, ErrDeadline, ErrABIMisuse, ...), ErrInvalidPlan
-// for bad plans, storage errors for reads and writes.
+// for bad plans, storage errors for reads and writes. A task stopped by its
+// timeout, the caller's deadline or a cancel matches ErrDeadline whichever
+// stage noticed, and its message says what ended it ("task timeout 1s
+// exceeded") and which stage noticed.
 type CompactError struct {
 	PlanID int64
 	Type   string   // "mix" or "l0" ("" if the plan type was not understood)
@@ -234,8 +237,37 @@ func (e *CompactError) Error() string {
 		}
 		b.WriteString(")")
 	}
+	var de *deadlineError
+	if errors.As(e.Err, &de) {
+		fmt.Fprintf(&b, ": %s, noticed in stage %s: %v", de.reason, e.Stage, de.err)
+		return b.String()
+	}
 	fmt.Fprintf(&b, ": %s: %v", e.Stage, e.Err)
 	return b.String()
+}
+
+// deadlineError is a task failure after its context ended: reason says what
+// ended it (the task timeout, the caller's deadline or cancel), err is what
+// the stage that noticed returned. It matches ErrDeadline.
+type deadlineError struct {
+	reason string
+	err    error
+}
+
+func (e *deadlineError) Error() string        { return e.reason + ": " + e.err.Error() }
+func (e *deadlineError) Unwrap() error        { return e.err }
+func (e *deadlineError) Is(target error) bool { return target == ErrDeadline }
+
+// deadlineReason names what ended a task started at started whose own
+// deadline (started + timeout) is own.
+func deadlineReason(ctx context.Context, started, own time.Time, timeout time.Duration) string {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return fmt.Sprintf("task cancelled after %s", time.Since(started).Round(time.Millisecond))
+	}
+	if d, ok := ctx.Deadline(); ok && d.Before(own) {
+		return fmt.Sprintf("the caller's deadline %s passed %s into the task", d.Format(time.RFC3339Nano), d.Sub(started).Round(time.Millisecond))
+	}
+	return fmt.Sprintf("task timeout %s exceeded", timeout)
 }
 
 func (e *CompactError) Unwrap() error { return e.Err }
@@ -244,21 +276,30 @@ func (e *CompactError) Unwrap() error { return e.Err }
 // first non-space byte is '{') or binary protobuf. Unknown JSON fields are
 // ignored.
 func DecodePlan(b []byte) (*datapb.CompactionPlan, error) {
-	trimmed := strings.TrimSpace(string(b))
-	if trimmed == "" {
-		return nil, errors.New("host: decode plan: empty input")
-	}
 	plan := new(datapb.CompactionPlan)
-	if trimmed[0] == '{' {
-		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal([]byte(trimmed), plan); err != nil {
-			return nil, fmt.Errorf("host: decode plan (protojson): %w", err)
-		}
-		return plan, nil
-	}
-	if err := proto.Unmarshal(b, plan); err != nil {
-		return nil, fmt.Errorf("host: decode plan (binary protobuf): %w", err)
+	if err := decodeMessage(b, plan); err != nil {
+		return nil, fmt.Errorf("host: decode plan %w", err)
 	}
 	return plan, nil
+}
+
+// decodeMessage fills m from protojson or binary protobuf; the error says
+// which it took b for.
+func decodeMessage(b []byte, m proto.Message) error {
+	trimmed := strings.TrimSpace(string(b))
+	if trimmed == "" {
+		return errors.New("(empty input)")
+	}
+	if trimmed[0] == '{' {
+		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal([]byte(trimmed), m); err != nil {
+			return fmt.Errorf("(protojson): %w", err)
+		}
+		return nil
+	}
+	if err := proto.Unmarshal(b, m); err != nil {
+		return fmt.Errorf("(binary protobuf): %w", err)
+	}
+	return nil
 }
 
 // ValidatePlan checks a plan the way Compact does before it touches storage (the rules of

@@ -35,7 +35,8 @@ func (h *Host) Compact(ctx context.Context, plan *datapb.CompactionPlan, opts ..
 		o(&co)
 	}
 	started := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, h.opts.TaskTimeout)
+	own := started.Add(h.opts.TaskTimeout)
+	ctx, cancel := context.WithDeadline(ctx, own)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 	fail := func(p *pipeline.Plan, id PluginID, stage string, err error) error {
@@ -47,10 +48,10 @@ func (h *Host) Compact(ctx context.Context, plan *datapb.CompactionPlan, opts ..
 		if errors.As(err, &se) {
 			ce.Stage, err = se.Stage, se.Err
 		}
-		if ctx.Err() != nil && !errors.Is(err, ErrDeadline) {
+		if ctx.Err() != nil || errors.Is(err, ErrDeadline) {
 			// The task's deadline or the caller's cancel stopped it, whichever
-			// stage noticed first.
-			err = fmt.Errorf("%w: %s: %w", ErrDeadline, deadlineMessage(ctx, deadline), err)
+			// stage noticed first; say which ended it, not only who noticed.
+			err = &deadlineError{reason: deadlineReason(ctx, started, own, h.opts.TaskTimeout), err: err}
 		}
 		ce.Err = err
 		h.log.Error("compaction failed", "plan", ce.PlanID, "type", ce.Type, "plugin", id.String(), "stage", ce.Stage, "error", ce.Err)
@@ -252,7 +253,7 @@ func (w *wasmStrategy) manifest(ctx context.Context, h *Host) (abi.Manifest, err
 		return m, fmt.Errorf("leasing %d bytes to read the manifest of %s: %w", grant, w.p.ID(), err)
 	}
 	defer h.pool.Return(lease)
-	inst, err := h.rt.NewInstance(ctx, w.p, InstanceConfig{Grant: grant, Deadline: time.Now().Add(time.Minute)})
+	inst, err := h.rt.NewInstance(ctx, w.p, InstanceConfig{Grant: grant, Deadline: time.Now().Add(time.Minute), ManifestOnly: true})
 	if err != nil {
 		return m, err
 	}

@@ -42,6 +42,12 @@ type InstanceConfig struct {
 	// Env adds WASI environment variables (in key order). GOMEMLIMIT is
 	// always set by the host to 85% of Grant and cannot be overridden.
 	Env map[string]string
+	// ManifestOnly marks a trial instance that only reads the manifest
+	// (admission, a first use): the manifest's min_memory is then checked
+	// against the runtime's MaxGrant, not against Grant, so a strategy
+	// asking for more than the small trial grant is still admitted and
+	// gets its min_memory when a task runs it.
+	ManifestOnly bool
 }
 
 // Instance is one running copy of a plugin with its own capped memory. It
@@ -51,18 +57,22 @@ type InstanceConfig struct {
 // under running guest code). After any failure the instance is closed and
 // further calls return the failure.
 type Instance struct {
-	plugin    *Plugin
-	mod       api.Module
-	alloc     *mempool.MemoryAllocator
-	grant     uint64
-	deadline  time.Time
-	out       *headBuffer
-	log       hclog.Logger
-	emit      func(abi.EmitKind, []byte) error
-	probe     func(pairs, hits []byte) error
-	state     callState
-	manifest  abi.Manifest
-	decisions abi.Decisions
+	plugin   *Plugin
+	mod      api.Module
+	alloc    *mempool.MemoryAllocator
+	grant    uint64
+	deadline time.Time
+	// memoryLimit is what the manifest's min_memory must fit: the grant,
+	// or MaxGrant for a ManifestOnly instance.
+	memoryLimit     uint64
+	memoryLimitName string
+	out             *headBuffer
+	log             hclog.Logger
+	emit            func(abi.EmitKind, []byte) error
+	probe           func(pairs, hits []byte) error
+	state           callState
+	manifest        abi.Manifest
+	decisions       abi.Decisions
 
 	fnAlloc, fnBegin, fnDeletes, fnBatch, fnFinish api.Function
 	stack                                          [2]uint64
@@ -94,6 +104,10 @@ func (r *Runtime) NewInstance(ctx context.Context, p *Plugin, cfg InstanceConfig
 	}
 	if inst.deadline.IsZero() {
 		inst.deadline = time.Now().Add(r.cfg.TaskTimeout)
+	}
+	inst.memoryLimit, inst.memoryLimitName = cfg.Grant, "grant"
+	if cfg.ManifestOnly {
+		inst.memoryLimit, inst.memoryLimitName = r.cfg.MaxGrant, "runtime's MaxGrant"
 	}
 	if inst.emit == nil {
 		inst.emit = inst.decisions.Add
@@ -165,6 +179,9 @@ func (i *Instance) readManifest(ctx context.Context, f api.Function) error {
 		return refuse("%s", strings.TrimPrefix(err.Error(), "abi: "))
 	}
 	i.manifest = m
+	if sel, ok := impossibleSelector(m); ok {
+		return refuse("field selector %q names no field any Milvus collection has (system fields are 0 and 1, user fields start at %d)", sel, firstUserFieldID)
+	}
 	switch {
 	case i.plugin.unnamed:
 		// AdmitUnnamed takes the plugin's name and version from this manifest.
@@ -172,10 +189,10 @@ func (i *Instance) readManifest(ctx context.Context, f api.Function) error {
 		return refuse("manifest name %q does not match the plugin name %q", m.Name, i.plugin.id.Name)
 	case m.Version != i.plugin.id.Version:
 		return refuse("manifest version %q does not match the plugin version %q", m.Version, i.plugin.id.Version)
-	case m.MinMemory > i.grant:
+	case m.MinMemory > i.memoryLimit:
 		i.discard(nil)
 		return &AdmissionError{Plugin: i.plugin.id, Rule: admission.RuleMemory,
-			Detail: fmt.Sprintf("manifest min_memory %d bytes exceeds the grant of %d bytes", m.MinMemory, i.grant)}
+			Detail: fmt.Sprintf("manifest min_memory %d bytes exceeds the %s of %d bytes", m.MinMemory, i.memoryLimitName, i.memoryLimit)}
 	}
 	return nil
 }
@@ -363,9 +380,15 @@ func (i *Instance) classify(op string, err error, ctx context.Context) error {
 	}
 }
 
+// deadlineMessage says what stopped a call: a cancel, or the earlier of the
+// instance's deadline and ctx's (a caller's deadline may end a task, or a
+// manifest probe, before the instance's own).
 func deadlineMessage(ctx context.Context, deadline time.Time) string {
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return "task cancelled"
+	}
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
 	}
 	return "task deadline " + deadline.Format(time.RFC3339Nano) + " passed"
 }

@@ -90,6 +90,8 @@ into --plans, and prints what a correct compaction must report.`,
 	fs.StringVar(&now, "now", "", "the plans' start time, RFC 3339 (default "+cfg.Now.Format(time.RFC3339)+")")
 	fs.StringVar(&planDir, "plans", "./plans", "directory for mix-plan.json and l0-plan.json")
 	fs.BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	fs.StringVar(&cfg.RootPath, "root-path", cfg.RootPath, "Milvus rootPath: the prefix of every log key in the store (see --storage)")
+	runTwins.describe(fs)
 	return cmd
 }
 

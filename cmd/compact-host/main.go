@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -38,11 +39,15 @@ func run(args []string) int {
 	return exitFailure
 }
 
+// debugRequested reports whether --debug (or $COMPACT_HOST_DEBUG) is on, read the way the flag
+// parses it.
 func debugRequested(args []string) bool {
 	for _, a := range args {
-		if a == "--debug" || a == "--debug=true" {
-			return true
+		if v, ok := strings.CutPrefix(a, "--debug"); ok && (v == "" || v[0] == '=') {
+			on, err := strconv.ParseBool(strings.TrimPrefix(v, "="))
+			return v == "" || err == nil && on
 		}
 	}
-	return os.Getenv("COMPACT_HOST_DEBUG") == "true"
+	on, _ := strconv.ParseBool(os.Getenv("COMPACT_HOST_DEBUG"))
+	return on
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -55,18 +54,7 @@ type result struct {
 
 func runCLI(t *testing.T, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(cliBinary, args...)
-	cmd.Env = append(os.Environ(), "COMPACT_HOST_STORAGE=") // tests name their storage
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{out.String(), errb.String(), code}
+	return runCLIEnv(t, nil, args...)
 }
 
 func TestGenThenInspect(t *testing.T) {

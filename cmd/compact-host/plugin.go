@@ -13,6 +13,9 @@ import (
 	"github.com/compacthost/compacthost/host"
 )
 
+// pluginTwins are the plugin commands' environment variables.
+var pluginTwins = envTwins{"plugins": "COMPACT_HOST_PLUGINS"}
+
 func newPluginCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "plugin",
@@ -36,13 +39,19 @@ type pluginReport struct {
 }
 
 func newPluginValidateCommand() *cobra.Command {
-	var asJSON bool
+	var (
+		asJSON bool
+		memory = humanBytes(host.DefaultMemoryBytes)
+	)
 	cmd := &cobra.Command{
 		Use:   "validate <file.wasm>",
 		Short: "Run admission on a strategy module and print its manifest",
 		Long: `validate runs every admission rule the host applies before a strategy may run (size limit,
 structure and wazero validation, ABI version, allowed imports, required exports, minimum memory),
-starts the module once to read its manifest, and prints it. A refusal names the rule that failed.`,
+starts the module once to read its manifest, and prints it. It also refuses a module no task
+could run: a manifest field selector no Milvus collection has (a field ID from 2 to 99), or a
+minimum memory (the module's or the manifest's min_memory) above the runtime's largest grant or
+above --memory. A refusal names the rule that failed (exit 6).`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return withCode(exitUsage, fmt.Errorf("plugin validate takes one .wasm file, got %d arguments", len(args)))
@@ -65,12 +74,15 @@ starts the module once to read its manifest, and prints it. A refusal names the 
 				return withCode(exitPlugin, err)
 			}
 			defer p.Release()
-			inst, err := rt.NewInstance(ctx, p, host.InstanceConfig{Grant: max(64<<20, p.MinMemory())})
+			inst, err := rt.NewInstance(ctx, p, host.InstanceConfig{Grant: max(64<<20, p.MinMemory()), ManifestOnly: true})
 			if err != nil {
 				return withCode(exitPlugin, err)
 			}
 			m := inst.Manifest()
 			inst.Close()
+			if err := rt.CheckRunnable(p, m, int64(memory)); err != nil {
+				return withCode(exitPlugin, err)
+			}
 			id := p.ID()
 			rep := pluginReport{File: args[0], Name: id.Name, Version: id.Version, SHA256: id.SHA256,
 				Bytes: p.Size(), MinMemory: p.MinMemory(), Manifest: m}
@@ -88,6 +100,8 @@ starts the module once to read its manifest, and prints it. A refusal names the 
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.Flags().Var(&memory, "memory", "the node's memory budget a task's pool takes its share from; a plugin needing more is refused")
+	runTwins.describe(cmd.Flags())
 	return cmd
 }
 
@@ -159,7 +173,8 @@ standby: admitted but not the highest version, loading, or refused with the reas
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().StringVar(&dir, "plugins", envOr("COMPACT_HOST_PLUGINS", "./plugins.d"), "plugin directory of name@version.wasm files [$COMPACT_HOST_PLUGINS]")
+	cmd.Flags().StringVar(&dir, "plugins", "./plugins.d", "plugin directory of name@version.wasm files")
+	pluginTwins.describe(cmd.Flags())
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	cmd.Flags().DurationVar(&admitTimeout, "admit-timeout", host.DefaultAdmitTimeout, "refuse a binary whose admission (compile, trial start) takes longer")
 	return cmd

@@ -26,6 +26,20 @@ writes the compacted segments back in Milvus's own format.`,
 		}
 		return nil
 	}
+	// Every command reads its flags' environment variables here; a malformed one is a usage
+	// error, as the flag would be. Then --storage and --root-path settle who names the rootPath.
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		fs := cmd.Flags()
+		for _, twins := range []envTwins{storageTwins, runTwins, pluginTwins} {
+			if err := twins.apply(fs); err != nil {
+				return err
+			}
+		}
+		if err := splitRootPath(fs); err != nil {
+			return withCode(exitUsage, err)
+		}
+		return nil
+	}
 	root.RunE = func(cmd *cobra.Command, _ []string) error {
 		if rf.plugin == "" && rf.plan == "" {
 			return cmd.Help()
@@ -33,6 +47,6 @@ writes the compacted segments back in Milvus's own format.`,
 		return runPlan(cmd, &rf)
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withCode(exitUsage, err) })
-	root.AddCommand(newGenCommand(), newInspectCommand(), newServeCommand(), newVersionCommand(), newPluginCommand())
+	root.AddCommand(newGenCommand(), newInspectCommand(), newServeCommand(), newVersionCommand(), newPluginCommand(), newSweepCommand())
 	return root
 }

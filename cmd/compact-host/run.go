@@ -16,6 +16,7 @@ import (
 
 	"github.com/compacthost/compacthost/host"
 	"github.com/compacthost/compacthost/mempool"
+	"github.com/compacthost/compacthost/storage/objstore"
 )
 
 // runFlags are the root command's flags: run one plan through one plugin, then exit.
@@ -33,20 +34,29 @@ type runFlags struct {
 	logJSON  bool
 }
 
+// runTwins are the root command's environment variables.
+var runTwins = envTwins{
+	"plugin": "COMPACT_HOST_PLUGIN", "plan": "COMPACT_HOST_PLAN", "root-path": "COMPACT_HOST_ROOT_PATH",
+	"memory": "COMPACT_HOST_MEMORY", "policy": "COMPACT_HOST_POLICY", "timeout": "COMPACT_HOST_TIMEOUT",
+	"cache-dir": "COMPACT_HOST_CACHE_DIR", "progress": "COMPACT_HOST_PROGRESS", "debug": "COMPACT_HOST_DEBUG",
+	"log-json": "COMPACT_HOST_LOG_JSON",
+}
+
 func (f *runFlags) register(cmd *cobra.Command) {
-	f.memory = humanBytes(envBytes("COMPACT_HOST_MEMORY", 2<<30))
+	f.memory = humanBytes(host.DefaultMemoryBytes)
 	fs := cmd.Flags()
 	f.storage.register(fs)
-	fs.StringVar(&f.plugin, "plugin", os.Getenv("COMPACT_HOST_PLUGIN"), "strategy module to run, e.g. mix.wasm [$COMPACT_HOST_PLUGIN]")
-	fs.StringVar(&f.plan, "plan", os.Getenv("COMPACT_HOST_PLAN"), "compaction plan file: Milvus datapb.CompactionPlan as protojson or binary protobuf [$COMPACT_HOST_PLAN]")
-	fs.StringVar(&f.root, "root-path", envOr("COMPACT_HOST_ROOT_PATH", host.DefaultRootPath), "Milvus rootPath: the prefix of every log key in the store [$COMPACT_HOST_ROOT_PATH]")
-	fs.Var(&f.memory, "memory", "node memory budget the pool takes its share from, e.g. 4GiB [$COMPACT_HOST_MEMORY]")
-	fs.StringVar(&f.policy, "policy", envOr("COMPACT_HOST_POLICY", "static:1"), "share of --memory for compaction: static:0.5 or window:08:00-22:00=0.2,default=0.8 [$COMPACT_HOST_POLICY]")
-	fs.DurationVar(&f.timeout, "timeout", envDuration("COMPACT_HOST_TIMEOUT", 15*time.Minute), "deadline for the whole task [$COMPACT_HOST_TIMEOUT]")
-	fs.StringVar(&f.cacheDir, "cache-dir", os.Getenv("COMPACT_HOST_CACHE_DIR"), "wazero compilation cache directory; a known plugin then loads in milliseconds [$COMPACT_HOST_CACHE_DIR]")
-	fs.StringVar(&f.progress, "progress", envOr("COMPACT_HOST_PROGRESS", "auto"), "progress display: auto (a bar on a terminal, log lines otherwise), bar, log or none [$COMPACT_HOST_PROGRESS]")
-	fs.BoolVar(&f.debug, "debug", os.Getenv("COMPACT_HOST_DEBUG") == "true", "debug logs, and full error detail (wasm stack, guest output) on failure [$COMPACT_HOST_DEBUG]")
-	fs.BoolVar(&f.logJSON, "log-json", os.Getenv("COMPACT_HOST_LOG_JSON") == "true", "logs as JSON lines on stderr [$COMPACT_HOST_LOG_JSON]")
+	fs.StringVar(&f.plugin, "plugin", "", "strategy module to run, e.g. mix.wasm")
+	fs.StringVar(&f.plan, "plan", "", "compaction plan file: Milvus datapb.CompactionPlan as protojson or binary protobuf")
+	fs.StringVar(&f.root, "root-path", host.DefaultRootPath, "Milvus rootPath: the prefix of every log key in the store (see --storage)")
+	fs.Var(&f.memory, "memory", "node memory budget the pool takes its share from, e.g. 4GiB")
+	fs.StringVar(&f.policy, "policy", "static:1", "share of --memory for compaction: static:0.5 or window:08:00-22:00=0.2,default=0.8")
+	fs.DurationVar(&f.timeout, "timeout", 15*time.Minute, "deadline for the whole run: opening the store, compiling the plugin and the compaction (exit 7 when it passes)")
+	fs.StringVar(&f.cacheDir, "cache-dir", "", "wazero compilation cache directory; a known plugin then loads in milliseconds")
+	fs.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal, log lines otherwise), bar, log or none")
+	fs.BoolVar(&f.debug, "debug", false, "debug logs, and full error detail (wasm stack, guest output) on failure")
+	fs.BoolVar(&f.logJSON, "log-json", false, "logs as JSON lines on stderr")
+	runTwins.describe(fs)
 }
 
 func (f *runFlags) logger() hclog.Logger {
@@ -54,13 +64,28 @@ func (f *runFlags) logger() hclog.Logger {
 	if f.debug {
 		level = hclog.Debug
 	}
-	return hclog.New(&hclog.LoggerOptions{Name: "compact-host", Level: level, Output: os.Stderr, JSONFormat: f.logJSON})
+	return hclog.New(&hclog.LoggerOptions{Name: "compact-host", Level: level, Output: os.Stderr, JSONFormat: f.logJSON,
+		Exclude: f.echoesFailure})
+}
+
+// echoesFailure drops, without --debug, the host's log records that repeat the failure the final
+// error line reports, so a failure is one line on stderr.
+func (f *runFlags) echoesFailure(level hclog.Level, msg string, _ ...any) bool {
+	return !f.debug && (msg == "compaction failed" || msg == "task failed, instance discarded")
 }
 
 // runPlan is the root command's action: compact one plan with one plugin and print the result.
 func runPlan(cmd *cobra.Command, f *runFlags) error {
 	if f.plugin == "" || f.plan == "" {
 		return withCode(exitUsage, errors.New("give --plugin and --plan to run a compaction (see --help)"))
+	}
+	switch f.progress {
+	case "auto", "bar", "log", "none":
+	default:
+		return withCode(exitUsage, fmt.Errorf("--progress %q: want auto, bar, log or none", f.progress))
+	}
+	if f.timeout <= 0 {
+		return withCode(exitUsage, fmt.Errorf("--timeout %s: want a positive duration", f.timeout))
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 	defer cancel()
@@ -89,7 +114,7 @@ func runPlan(cmd *cobra.Command, f *runFlags) error {
 	}
 	store, err := f.storage.open(ctx)
 	if err != nil {
-		return err
+		return f.timedOut(ctx, "opening the store", err)
 	}
 
 	prog := newProgressReporter(f.progress, os.Stderr, log, expectedRows(plan))
@@ -98,13 +123,13 @@ func runPlan(cmd *cobra.Command, f *runFlags) error {
 		RuntimeConfig: host.Config{CacheDir: f.cacheDir, Logger: log, TaskTimeout: f.timeout},
 	})
 	if err != nil {
-		return withCode(exitFailure, err)
+		return f.timedOut(ctx, "starting the wasm runtime", withCode(exitFailure, err))
 	}
 	defer h.Close(context.Background())
 
 	plugin, err := admitFile(ctx, h.Runtime(), f.plugin, wasm)
 	if err != nil {
-		return withCode(exitPlugin, err)
+		return f.timedOut(ctx, "admitting the plugin", withCode(exitPlugin, err))
 	}
 	defer plugin.Release()
 
@@ -115,7 +140,7 @@ func runPlan(cmd *cobra.Command, f *runFlags) error {
 		if f.debug {
 			printErrorDetail(os.Stderr, err)
 		}
-		return withCode(compactCode(err), err)
+		return f.timedOut(ctx, "", withCode(compactCode(err), err))
 	}
 	fmt.Fprintln(os.Stderr, summary(plan, res, prog.last, time.Since(start)))
 	out, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(res)
@@ -124,6 +149,19 @@ func runPlan(cmd *cobra.Command, f *runFlags) error {
 	}
 	_, err = fmt.Fprintln(cmd.OutOrStdout(), string(out))
 	return err
+}
+
+// timedOut turns a failure after the run's --timeout passed into a deadline failure (exit 7),
+// whichever step noticed it: it says the timeout was exceeded and, before the compaction, while
+// doing what (the compaction's own error names the stage that noticed).
+func (f *runFlags) timedOut(ctx context.Context, step string, err error) error {
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return err
+	}
+	if step != "" {
+		step = " while " + step
+	}
+	return withCode(exitCompaction, fmt.Errorf("task timeout %s exceeded%s: %w", f.timeout, step, err))
 }
 
 // admitFile admits a plugin file: "mix@1.2.0.wasm" must carry a manifest saying mix 1.2.0, as in
@@ -135,7 +173,7 @@ func admitFile(ctx context.Context, rt *host.Runtime, path string, wasm []byte) 
 		if err != nil {
 			return nil, err
 		}
-		inst, err := rt.NewInstance(ctx, p, host.InstanceConfig{Grant: max(64<<20, p.MinMemory())})
+		inst, err := rt.NewInstance(ctx, p, host.InstanceConfig{Grant: max(64<<20, p.MinMemory()), ManifestOnly: true})
 		if err != nil {
 			p.Release()
 			return nil, err
@@ -153,16 +191,27 @@ func fileCode(err error) int {
 	return exitFailure
 }
 
-// compactCode maps a compaction failure to an exit code.
+// compactCode maps a compaction failure to an exit code (README's table): a deadline is 7 whatever
+// stage noticed it; a plan or object that does not decode or validate is 4; an object store that
+// fails or refuses an operation is 5 (3 for a missing object).
 func compactCode(err error) int {
 	var ce *host.CompactError
 	switch {
-	case errors.Is(err, host.ErrInvalidPlan):
+	case errors.Is(err, host.ErrDeadline):
+		return exitCompaction
+	case errors.Is(err, host.ErrInvalidPlan), errors.Is(err, objstore.ErrInvalidKey):
 		return exitBadInput
 	case errors.Is(err, host.ErrRefused):
 		return exitPlugin
-	case errors.As(err, &ce) && (ce.Stage == "read" || ce.Stage == "write"):
-		return storageCode(err)
+	case errors.Is(err, objstore.ErrNotExist):
+		return exitNotFound
+	case objstore.IsStoreError(err):
+		return exitStorage
+	case errors.As(err, &ce) && ce.Stage == "read":
+		// Everything the store returned arrived; what failed is decoding or checking it.
+		return exitBadInput
+	case errors.As(err, &ce) && ce.Stage == "write":
+		return exitFailure
 	}
 	return exitCompaction
 }
@@ -219,22 +268,4 @@ func expectedRows(plan *datapb.CompactionPlan) int64 {
 		}
 	}
 	return n
-}
-
-func envBytes(name string, def int64) int64 {
-	if v := os.Getenv(name); v != "" {
-		if n, err := parseHumanBytes(v); err == nil {
-			return n
-		}
-	}
-	return def
-}
-
-func envDuration(name string, def time.Duration) time.Duration {
-	if v := os.Getenv(name); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			return d
-		}
-	}
-	return def
 }
