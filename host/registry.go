@@ -55,6 +55,11 @@ type RegistryConfig struct {
 	// RollbackFailures turns rollback off).
 	RollbackFailures int
 	RollbackWindow   int
+	// MaxMemory is the most memory a task can lease: the largest size of
+	// the pool the registry's plugins run under. A binary whose minimum
+	// memory is above it (or above the runtime's MaxGrant) is refused at
+	// admission instead of failing every task (0: only MaxGrant is checked).
+	MaxMemory int64
 	// Logger receives load, refusal and rollback events (default: the
 	// runtime's logger).
 	Logger hclog.Logger
@@ -355,7 +360,7 @@ func (r *Registry) admit(ctx context.Context, ref string, wasm []byte) (*Plugin,
 	}
 	grant := min(max(r.cfg.ProbeGrant, p.MinMemory()), r.rt.cfg.MaxGrant)
 	deadline, _ := ctx.Deadline()
-	inst, err := r.rt.NewInstance(ctx, p, InstanceConfig{Grant: grant, Deadline: deadline})
+	inst, err := r.rt.NewInstance(ctx, p, InstanceConfig{Grant: grant, Deadline: deadline, ManifestOnly: true})
 	if err != nil {
 		p.Release()
 		if errors.Is(err, ErrDeadline) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -364,7 +369,12 @@ func (r *Registry) admit(ctx context.Context, ref string, wasm []byte) (*Plugin,
 		}
 		return nil, err
 	}
+	m := inst.Manifest()
 	inst.Close()
+	if err := r.rt.CheckRunnable(p, m, r.cfg.MaxMemory); err != nil {
+		p.Release()
+		return nil, err
+	}
 	return p, nil
 }
 

@@ -251,3 +251,22 @@ func TestRegistryRetriesReadErrors(t *testing.T) {
 		t.Fatalf("after retry, active %s", v)
 	}
 }
+
+// A binary that needs more memory than any task of this registry can lease
+// is refused at admission, not by every task that picks it.
+func TestRegistryRefusesUnrunnableMemory(t *testing.T) {
+	dir := t.TempDir()
+	rt := newTestRuntime(t, Config{})
+	reg := NewRegistry(rt, DirSource(dir), RegistryConfig{ProbeGrant: 1 << 20, MaxMemory: 4 << 20})
+	defer reg.Close()
+	writePlugin(t, dir, "mix@1.0.0.wasm", tmModule(tmOpts{}))
+	writePlugin(t, dir, "mix@2.0.0.wasm", tmModule(tmOpts{version: "2.0.0", minPages: 100})) // 6.25 MiB
+	mustPoll(t, reg)
+	st, _ := statusOf(reg, "mix@2.0.0.wasm")
+	if !errors.Is(st.Err, ErrRefused) || !strings.Contains(st.Err.Error(), "above the memory pool of 4194304 bytes") {
+		t.Fatalf("mix@2.0.0: %+v, want a min-memory refusal", st)
+	}
+	if v := activeVersion(t, reg, "mix"); v != "1.0.0" {
+		t.Fatalf("active mix %s, want 1.0.0", v)
+	}
+}

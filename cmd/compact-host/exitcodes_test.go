@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -145,3 +146,58 @@ func TestExitCodesEnvTwins(t *testing.T) {
 
 // passedDeadline finds "deadline <RFC 3339 time> passed" in a message.
 var passedDeadline = regexp.MustCompile(`deadline (\S+) passed`)
+
+// TestExitCodesMisfiledBinlog: a binlog whose descriptor names another segment (here segment A's
+// binlog copied over segment B's key) is corrupt input: exit 4, naming the object.
+func TestExitCodesMisfiledBinlog(t *testing.T) {
+	store, plans, _ := genDemo(t)
+	a := firstKey(t, store, "/insert_log/")
+	seg := filepath.Dir(filepath.Dir(a))
+	var b string
+	filepath.WalkDir(filepath.Dir(seg), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && b == "" && !strings.HasPrefix(p, seg+string(filepath.Separator)) &&
+			filepath.Base(filepath.Dir(p)) == filepath.Base(filepath.Dir(a)) {
+			b = p
+		}
+		return nil
+	})
+	if b == "" {
+		t.Fatalf("no second segment's binlog of field %s next to %s", filepath.Base(filepath.Dir(a)), a)
+	}
+	data, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(b, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := filepath.Rel(store, b)
+	r := runCLI(t, "--plugin", mixWasm, "--plan", filepath.Join(plans, "mix-plan.json"), "--storage", store, "--progress", "none")
+	if r.code != exitBadInput || !strings.Contains(r.stderr, filepath.ToSlash(key)) || !strings.Contains(r.stderr, "descriptor says segment") {
+		t.Fatalf("misfiled binlog: exit %d, stderr %q; want exit %d naming %s and the descriptor's segment", r.code, r.stderr, exitBadInput, key)
+	}
+}
+
+// TestExitCodesOutputExists: running a plan whose outputs already exist (a rerun) exits 4 naming
+// the taken key, and every object of the first run is left as it was.
+func TestExitCodesOutputExists(t *testing.T) {
+	store, plans, _ := genDemo(t)
+	args := []string{"--plugin", mixWasm, "--plan", filepath.Join(plans, "mix-plan.json"), "--storage", store, "--progress", "none"}
+	if r := runCLI(t, args...); r.code != exitOK {
+		t.Fatalf("first run: exit %d: %s", r.code, r.stderr)
+	}
+	before := storeFiles(t, store)
+	r := runCLI(t, args...)
+	if r.code != exitBadInput || !strings.Contains(r.stderr, "already exists") || !strings.Contains(r.stderr, `objstore create "files/`) {
+		t.Fatalf("rerun: exit %d, stderr %q; want exit %d and the taken key", r.code, r.stderr, exitBadInput)
+	}
+	after := storeFiles(t, store)
+	if len(after) != len(before) {
+		t.Fatalf("rerun changed the object count: %d -> %d", len(before), len(after))
+	}
+	for k, v := range before {
+		if !bytes.Equal(after[k], v) {
+			t.Fatalf("rerun changed %s", k)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/compacthost/compacthost/host"
 	"github.com/compacthost/compacthost/mempool"
+	"github.com/compacthost/compacthost/storage/corrupt"
 	"github.com/compacthost/compacthost/storage/objstore"
 )
 
@@ -192,14 +193,20 @@ func fileCode(err error) int {
 }
 
 // compactCode maps a compaction failure to an exit code (README's table): a deadline is 7 whatever
-// stage noticed it; a plan or object that does not decode or validate is 4; an object store that
+// stage noticed it; a plan or object that does not decode or validate, and an output key that is
+// already taken, is 4; an object store that
 // fails or refuses an operation is 5 (3 for a missing object).
 func compactCode(err error) int {
 	var ce *host.CompactError
 	switch {
 	case errors.Is(err, host.ErrDeadline):
 		return exitCompaction
-	case errors.Is(err, host.ErrInvalidPlan), errors.Is(err, objstore.ErrInvalidKey):
+	case errors.Is(err, host.ErrInvalidPlan), errors.Is(err, objstore.ErrInvalidKey), errors.Is(err, corrupt.Err):
+		return exitBadInput
+	case errors.Is(err, objstore.ErrExist):
+		// The plan's output ranges name objects that already exist (another
+		// task's outputs, or a rerun of this plan): a plan problem, and
+		// nothing was overwritten.
 		return exitBadInput
 	case errors.Is(err, host.ErrRefused):
 		return exitPlugin

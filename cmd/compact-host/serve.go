@@ -236,7 +236,7 @@ func runServe(parent context.Context, sf *storageFlags, o serveOptions) error {
 		rollback = -1 // off
 	}
 	reg := host.NewRegistry(rt, src, host.RegistryConfig{Interval: o.pollInterval, AdmitTimeout: o.admitTimeout,
-		RollbackFailures: rollback, RollbackWindow: o.rollbackWindow, Logger: log})
+		RollbackFailures: rollback, RollbackWindow: o.rollbackWindow, MaxMemory: int64(o.memory), Logger: log})
 	defer reg.Close()
 	if err := reg.Poll(ctx); err != nil {
 		return withCode(exitNotFound, fmt.Errorf("plugins %s: %w", src, err))
