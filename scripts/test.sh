@@ -6,7 +6,7 @@
 #
 # It installs MinIO into GOBIN when missing, starts it on 127.0.0.1 on a free
 # port with a temporary data directory and generated credentials, exports
-# COMPACT_HOST_TEST_S3_ENDPOINT/_ACCESS_KEY/_SECRET_KEY for the tests, and
+# COMPACT_HOST_TEST_S3_ENDPOINT/_ACCESS_KEY/_SECRET_KEY and COMPACT_HOST_TEST_MINIO_BIN for the tests, and
 # stops it on exit. Any failure makes the script exit non-zero.
 #
 # Fuzz minimisation is capped at 2s per input: without the cap, each new-coverage input can stall
@@ -93,6 +93,7 @@ log "MinIO up at http://127.0.0.1:$port (pid $minio_pid, data $minio_dir/data)"
 export COMPACT_HOST_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
 export COMPACT_HOST_TEST_S3_ACCESS_KEY="$access_key"
 export COMPACT_HOST_TEST_S3_SECRET_KEY="$secret_key"
+export COMPACT_HOST_TEST_MINIO_BIN="$minio_bin" # for tests that start, kill and restart a MinIO of their own
 
 if [[ $# -gt 0 ]]; then
 	log "running: $*"
