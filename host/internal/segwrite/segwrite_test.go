@@ -124,8 +124,8 @@ func checkOutputs(t *testing.T, store objstore.Store, in *input, cfg segwrite.Co
 				if !array.Equal(got, want) {
 					t.Fatalf("output %d chunk %d field %d: values differ from input rows %d..%d", si, c, f.FieldID, row, int64(row)+n)
 				}
-				if orig, _ := desc.OriginalSize(); orig != b.MemorySize || b.MemorySize != binlog.MemorySize(got, f) {
-					t.Fatalf("field %d: memory_size %d, original_size %d, decoded %d", f.FieldID, b.MemorySize, orig, binlog.MemorySize(got, f))
+				if orig, _ := desc.OriginalSize(); orig != b.MemorySize || b.MemorySize != binlog.MemorySize(got) {
+					t.Fatalf("field %d: memory_size %d, original_size %d, decoded %d", f.FieldID, b.MemorySize, orig, binlog.MemorySize(got))
 				}
 				if desc.SegmentID != seg.SegmentID || desc.CollectionID != cfg.CollectionID || desc.PartitionID != cfg.PartitionID ||
 					desc.FieldID != f.FieldID || desc.Timestamp != cfg.Timestamp || desc.StartTimestamp != 0 || desc.EndTimestamp != 0 {
@@ -174,7 +174,7 @@ func checkChunkSize(t *testing.T, in *input, row, n int, last bool, mem, chunkBy
 	var before int64
 	for _, f := range in.col.Schema.Fields {
 		s := array.NewSlice(in.all[f.FieldID], int64(row), int64(row+max(n-run, 0)))
-		before += binlog.MemorySize(s, f)
+		before += binlog.MemorySize(s)
 		s.Release()
 	}
 	if (!last && mem+slack < chunkBytes) || before >= chunkBytes+slack {
