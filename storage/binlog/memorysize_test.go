@@ -95,7 +95,7 @@ func TestMemorySizeArrays(t *testing.T) {
 			}
 			want := 1 + 5*4 + c.data
 			if got := MemorySize(col); got != want {
-				t.Errorf("MemorySize %d, want %d (before the fix: %d)", got, want, want*c.ratio)
+				t.Errorf("MemorySize %d, want %d", got, want)
 			}
 			if got := ExpansionRatio(f); got != c.ratio {
 				t.Errorf("ExpansionRatio %d, want %d", got, c.ratio)
