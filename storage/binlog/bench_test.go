@@ -82,7 +82,7 @@ func benchCases() []benchCase {
 func BenchmarkBinlog(b *testing.B) {
 	for _, c := range benchCases() {
 		col := c.col(b)
-		mem := MemorySize(col, c.field)
+		mem := MemorySize(col)
 		var enc bytes.Buffer
 		if _, err := EncodeInsert(&enc, baseDesc, c.field, col, c.opts); err != nil {
 			b.Fatal(err)

@@ -37,7 +37,7 @@ func TestEncodeInsertChunksRoundTrip(t *testing.T) {
 					t.Fatal(err)
 				}
 				if !bytes.Equal(obj, append(append([]byte{}, e.Header...), e.Payload...)) || e.Bytes != int64(len(obj)) || e.Rows != 1000 ||
-					e.MemorySize != MemorySize(joined, f) {
+					e.MemorySize != MemorySize(joined) {
 					t.Fatalf("%s: object of %d bytes, Written %+v", f.GetDataType(), len(obj), e.Written)
 				}
 				got, _, _ := readAll(t, "insert_log/1/2/3/x/1", obj, f, 0)

@@ -35,7 +35,7 @@ type WriterOptions struct {
 // Written reports what EncodeInsert wrote.
 type Written struct {
 	Bytes      int64 // size of the binlog object
-	MemorySize int64 // Milvus' uncompressed size; also stored as original_size
+	MemorySize int64 // Milvus's memory_size (MemorySize); also stored as original_size
 	Rows       int64
 }
 
@@ -130,7 +130,7 @@ func encodeParquet(buf *bytes.Buffer, f *schemapb.FieldSchema, chunks []arrow.Ar
 
 // EncodeInsert writes one insert binlog for field holding col. From d it
 // keeps the IDs, timestamps and any extras; it sets FieldID and PayloadType
-// from field, "original_size" to MemorySize(col, field) and "nullable" to the
+// from field, "original_size" to MemorySize(col) and "nullable" to the
 // field's flag. The insert event's start/end timestamps are d's when set,
 // else 1 and 1 (what Milvus' streaming writers store). The payload is built
 // in memory (the event length precedes it) and then written to w.
@@ -168,7 +168,7 @@ func (e *Encoded) Reader() io.Reader {
 // the chunks' MemorySize, so a column that does not compress (vectors) is
 // encoded without the buffer ever growing.
 func EncodeInsertChunks(d Descriptor, field *schemapb.FieldSchema, chunks []arrow.Array, opts WriterOptions) (*Encoded, error) {
-	mem := memorySizeChunks(chunks, field)
+	mem := memorySizeChunks(chunks)
 	var rows int64
 	for _, c := range chunks {
 		rows += int64(c.Len())

@@ -71,9 +71,14 @@ func vectorWidth(t schemapb.DataType, dim int) int {
 	return dim // Int8Vector
 }
 
-// expansionRatio is Milvus' correction for Array fields, whose protobuf
-// encoding varint-packs integer elements (milvus-formats.md §4.3).
-func expansionRatio(f *schemapb.FieldSchema) int64 {
+// ExpansionRatio is the factor Milvus's record writer applies to an Array
+// field's running size: 2 for Int16 elements, 4 for Int32, 8 for Int64 and
+// Timestamptz, else 1. The column holds protobuf ScalarFields whose integers
+// are varint-packed, and the factor stands in for their decoded width
+// (internal/storage/serde.go, newSingleFieldRecordWriter). Milvus compares
+// the scaled size with binlog_max_size to flush a chunk, but records the
+// unscaled one (MemorySize) as memory_size and original_size.
+func ExpansionRatio(f *schemapb.FieldSchema) int64 {
 	if f.GetDataType() != schemapb.DataType_Array {
 		return 1
 	}
@@ -88,22 +93,23 @@ func expansionRatio(f *schemapb.FieldSchema) int64 {
 	return 1
 }
 
-// MemorySize is Milvus' "uncompressed bytes" of a column (§4.3): the Arrow
-// bytes the column's rows actually occupy (correct for sliced arrays; a
-// validity bitmap counts when present), times the Array expansion ratio.
-// Milvus stores it as the binlog's original_size and Binlog.memory_size, and
-// sizes output segments by it.
-func MemorySize(col arrow.Array, f *schemapb.FieldSchema) int64 {
-	return dataSize(col.Data()) * expansionRatio(f)
+// MemorySize is what Milvus records as a binlog's memory_size and its
+// original_size extra: the Arrow bytes col's rows occupy (correct for sliced
+// arrays, as Milvus's ActualSizeInBytes is; a validity bitmap counts when
+// present). It is also the column's true in-memory size. Array fields are
+// not scaled by ExpansionRatio here: Milvus's stream writer records the
+// unscaled sum (serde_events.go, BinlogStreamWriter.Finalize).
+func MemorySize(col arrow.Array) int64 {
+	return dataSize(col.Data())
 }
 
 // memorySizeChunks is MemorySize of the chunks concatenated (what
 // array.Concatenate would return: a validity bitmap only when some chunk
 // has a null), without concatenating them: bit-packed and offset buffers
 // are counted once for all rows, not rounded or started per chunk.
-func memorySizeChunks(chunks []arrow.Array, f *schemapb.FieldSchema) int64 {
+func memorySizeChunks(chunks []arrow.Array) int64 {
 	if len(chunks) == 1 {
-		return MemorySize(chunks[0], f)
+		return MemorySize(chunks[0])
 	}
 	var size, rows, offsetArrays int64
 	nulls := false
@@ -127,7 +133,7 @@ func memorySizeChunks(chunks []arrow.Array, f *schemapb.FieldSchema) int64 {
 	if nulls {
 		size += bitutil.BytesForBits(rows)
 	}
-	return size * expansionRatio(f)
+	return size
 }
 
 func dataSize(d arrow.ArrayData) int64 {

@@ -98,7 +98,7 @@ func encodeInsertBuffered(d binlog.Descriptor, f *schemapb.FieldSchema, pieces [
 	}
 	d.FieldID, d.PayloadType = f.GetFieldID(), f.GetDataType()
 	d.Extras = maps.Clone(d.Extras)
-	d.SetOriginalSize(binlog.MemorySize(col, f))
+	d.SetOriginalSize(binlog.MemorySize(col))
 	d.Extras[binlog.ExtraNullable] = f.GetNullable()
 	var out bytes.Buffer
 	if _, err := binlog.WriteFile(&out, d, binlog.Event{Type: binlog.InsertEvent, Timestamp: d.Timestamp, StartTimestamp: 1, EndTimestamp: 1}, payload.Bytes()); err != nil {
@@ -204,7 +204,7 @@ func BenchmarkEncodeInsertVectors(b *testing.B) {
 		fo, _ := FieldOptions(vec)
 		opts := fo[f.GetFieldID()]
 		b.Run(fmt.Sprintf("%s/buffered", vec), func(b *testing.B) {
-			b.SetBytes(binlog.MemorySize(col, f))
+			b.SetBytes(binlog.MemorySize(col))
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := encodeInsertBuffered(desc, f, ps, opts); err != nil {
@@ -213,7 +213,7 @@ func BenchmarkEncodeInsertVectors(b *testing.B) {
 			}
 		})
 		b.Run(fmt.Sprintf("%s/chunks", vec), func(b *testing.B) {
-			b.SetBytes(binlog.MemorySize(col, f))
+			b.SetBytes(binlog.MemorySize(col))
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := binlog.EncodeInsertChunks(desc, f, ps, opts); err != nil {

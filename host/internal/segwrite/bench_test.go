@@ -127,7 +127,7 @@ func BenchmarkJoin(b *testing.B) {
 		var size int64
 		for _, batch := range in.batches {
 			rows += int64(batch.Rows)
-			size += binlog.MemorySize(batch.Columns[id], fieldOf(in.col.Schema, id))
+			size += binlog.MemorySize(batch.Columns[id])
 		}
 		b.Run(fmt.Sprintf("field%d/slices+concatenate", id), func(b *testing.B) {
 			b.SetBytes(size)

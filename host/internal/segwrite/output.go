@@ -33,12 +33,16 @@ type output struct {
 	hasStr         bool
 
 	// The current chunk: per field, slices of the appended columns.
-	pieces      [][]arrow.Array
-	chunkRows   int64
-	chunkBytes  int64  // binlog.MemorySize of the pieces
-	tsLo, tsHi  uint64 // row timestamp range of the chunk
-	pinned      map[arrow.ArrayData]struct{}
-	pinnedBytes int64 // MemorySize of the whole source columns the pieces keep alive
+	pieces     [][]arrow.Array
+	chunkRows  int64
+	chunkBytes int64 // Arrow bytes of the pieces (binlog.MemorySize)
+	// chunkWritten is Milvus's running size of the chunk: chunkBytes with
+	// Array fields scaled by binlog.ExpansionRatio. The chunk is flushed by
+	// it, as Milvus flushes, though memory_size records chunkBytes.
+	chunkWritten int64
+	tsLo, tsHi   uint64 // row timestamp range of the chunk
+	pinned       map[arrow.ArrayData]struct{}
+	pinnedBytes  int64 // Arrow bytes of the whole source columns the pieces keep alive
 	// The trailing run of short pieces (appends below shortRows rows),
 	// joined into one piece per field once it holds joinRows rows.
 	shortFrom, shortRows int
@@ -76,7 +80,7 @@ func (o *output) resetChunk() {
 		clear(o.pieces[i])
 		o.pieces[i] = o.pieces[i][:0]
 	}
-	o.chunkRows, o.chunkBytes, o.pinnedBytes = 0, 0, 0
+	o.chunkRows, o.chunkBytes, o.chunkWritten, o.pinnedBytes = 0, 0, 0, 0
 	o.shortFrom, o.shortRows = 0, 0
 	o.tsLo, o.tsHi = ^uint64(0), 0
 	clear(o.pinned)
@@ -94,9 +98,11 @@ func (o *output) append(w *Writer, cols map[int64]arrow.Array, off, n int) {
 		c := cols[f.GetFieldID()]
 		s := array.NewSlice(c, int64(off), int64(off+n))
 		o.pieces[i] = append(o.pieces[i], s)
-		o.chunkBytes += binlog.MemorySize(s, f)
+		size := binlog.MemorySize(s)
+		o.chunkBytes += size
+		o.chunkWritten += size * w.ratios[i]
 		if !seen {
-			o.pinnedBytes += binlog.MemorySize(c, f)
+			o.pinnedBytes += binlog.MemorySize(c)
 		}
 	}
 	for _, ts := range cols[timestampField].(*array.Int64).Int64Values()[off : off+n] {

@@ -48,8 +48,9 @@ type Config struct {
 	Channel      string
 	SegmentIDs   *IDRange // one ID per output (and for the placeholder)
 	LogIDs       *IDRange // K per chunk (K = schema fields), 1 per stats log
-	// ChunkBytes is binlog_max_size: a chunk is flushed once its
-	// uncompressed size (binlog.MemorySize) reaches it; 0 means 64 MiB.
+	// ChunkBytes is binlog_max_size: a chunk is flushed once its size as
+	// Milvus's writer counts it reaches it (binlog.MemorySize, Array fields
+	// times binlog.ExpansionRatio); 0 means 64 MiB.
 	ChunkBytes int64
 	// BloomCapacity is the rows estimate each output's bloom filter is sized
 	// for (FPR 0.001); 0 means DefaultBloomCapacity.
@@ -72,6 +73,7 @@ type Writer struct {
 	cfg     Config
 	fields  []*schemapb.FieldSchema
 	types   []arrow.DataType
+	ratios  []int64 // binlog.ExpansionRatio per field
 	pkIndex int
 	tsIndex int
 
@@ -113,6 +115,7 @@ func New(cfg Config) (*Writer, error) {
 			return nil, fmt.Errorf("segwrite: %w", err)
 		}
 		w.types = append(w.types, t)
+		w.ratios = append(w.ratios, binlog.ExpansionRatio(f))
 		if f.GetIsPrimaryKey() {
 			if w.pkIndex >= 0 {
 				return nil, fmt.Errorf("segwrite: schema has two primary keys, fields %d and %d", w.fields[w.pkIndex].GetFieldID(), f.GetFieldID())
@@ -166,7 +169,7 @@ func (w *Writer) Append(ctx context.Context, output int, cols map[int64]arrow.Ar
 	if err := o.joinShort(); err != nil {
 		return w.fail(err)
 	}
-	if o.chunkBytes >= w.cfg.ChunkBytes {
+	if o.chunkWritten >= w.cfg.ChunkBytes {
 		if err := o.flush(ctx, w); err != nil {
 			return w.fail(err)
 		}

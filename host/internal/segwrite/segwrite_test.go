@@ -124,8 +124,8 @@ func checkOutputs(t *testing.T, store objstore.Store, in *input, cfg segwrite.Co
 				if !array.Equal(got, want) {
 					t.Fatalf("output %d chunk %d field %d: values differ from input rows %d..%d", si, c, f.FieldID, row, int64(row)+n)
 				}
-				if orig, _ := desc.OriginalSize(); orig != b.MemorySize || b.MemorySize != binlog.MemorySize(got, f) {
-					t.Fatalf("field %d: memory_size %d, original_size %d, decoded %d", f.FieldID, b.MemorySize, orig, binlog.MemorySize(got, f))
+				if orig, _ := desc.OriginalSize(); orig != b.MemorySize || b.MemorySize != binlog.MemorySize(got) {
+					t.Fatalf("field %d: memory_size %d, original_size %d, decoded %d", f.FieldID, b.MemorySize, orig, binlog.MemorySize(got))
 				}
 				if desc.SegmentID != seg.SegmentID || desc.CollectionID != cfg.CollectionID || desc.PartitionID != cfg.PartitionID ||
 					desc.FieldID != f.FieldID || desc.Timestamp != cfg.Timestamp || desc.StartTimestamp != 0 || desc.EndTimestamp != 0 {
@@ -140,7 +140,7 @@ func checkOutputs(t *testing.T, store objstore.Store, in *input, cfg segwrite.Co
 						t.Fatalf("chunk ts range %d..%d, values %d..%d", b.TimestampFrom, b.TimestampTo, slices.Min(ts), slices.Max(ts))
 					}
 				}
-				mem += b.MemorySize
+				mem += b.MemorySize * binlog.ExpansionRatio(f)
 				got.Release()
 				want.Release()
 			}
@@ -163,7 +163,8 @@ func checkOutputs(t *testing.T, store objstore.Store, in *input, cfg segwrite.Co
 	}
 }
 
-// checkChunkSize: a chunk is flushed at the first Append that brings it to
+// checkChunkSize: a chunk is flushed at the first Append that brings its
+// written size (memory_size, Array fields times binlog.ExpansionRatio) to
 // ChunkBytes, so every chunk was below it one run before its end, and every
 // chunk but an output's last (flushed at close) reaches it. Slack covers
 // validity bitmaps, which the writer counts per appended slice (a byte each
@@ -174,7 +175,7 @@ func checkChunkSize(t *testing.T, in *input, row, n int, last bool, mem, chunkBy
 	var before int64
 	for _, f := range in.col.Schema.Fields {
 		s := array.NewSlice(in.all[f.FieldID], int64(row), int64(row+max(n-run, 0)))
-		before += binlog.MemorySize(s, f)
+		before += binlog.MemorySize(s) * binlog.ExpansionRatio(f)
 		s.Release()
 	}
 	if (!last && mem+slack < chunkBytes) || before >= chunkBytes+slack {
