@@ -106,6 +106,14 @@ func TestValidateRefuses(t *testing.T) {
 			p.JsonParams = `{"binlog_max_size": 1000}`
 			p.PreAllocatedLogIDs.End = 9050
 		}, "pre_allocated_logIDs [9000, 9050) holds 50 IDs; keeping every input row can take 79 log IDs"},
+		{"log range too small for Array<Int64> chunks", false, func(p *datapb.CompactionPlan) {
+			// The writer counts an Array<Int64> at 8x its memory_size when it
+			// cuts chunks: 10 × 1000 + 2 × 8000 bytes -> 27 chunks.
+			f := p.Schema.Fields[4]
+			f.DataType, f.ElementType = schemapb.DataType_Array, schemapb.DataType_Int64
+			p.JsonParams = `{"binlog_max_size": 1000}`
+			p.PreAllocatedLogIDs.End = 9100
+		}, "pre_allocated_logIDs [9000, 9100) holds 100 IDs; keeping every input row can take 163 log IDs"},
 		{"L0 log range too small", true, func(p *datapb.CompactionPlan) { p.PreAllocatedLogIDs.End = 9001 },
 			"pre_allocated_logIDs [9000, 9001) holds 1 IDs; keeping every input row can take 2 log IDs"},
 

@@ -9,6 +9,7 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
 
+	"github.com/compacthost/compacthost/storage/binlog"
 	"github.com/compacthost/compacthost/storage/milvuspath"
 )
 
@@ -84,7 +85,7 @@ type inputLog struct {
 // output ranges, and the bytes of the insert binlogs, for the worst case.
 type inputs struct {
 	logs        []inputLog
-	insertBytes int64 // Σ memory_size of the insert binlogs, saturated
+	insertBytes int64 // Σ memory_size × the field's expansion ratio over the insert binlogs, saturated
 }
 
 // collectLogs checks every input log's metadata: an ID (logID, or the
@@ -136,7 +137,10 @@ func collectLogs(plan *datapb.CompactionPlan) (*inputs, error) {
 					keys[key] = fmt.Sprintf("segment %d %s %s", s.GetSegmentID(), g.kind, l.ref)
 					in.logs = append(in.logs, l)
 					if g.kind == milvuspath.KindInsert {
-						in.insertBytes = satAdd(in.insertBytes, b.GetMemorySize())
+						// The writer flushes chunks by Milvus's scaled size
+						// (an Array<Int64> counts 8x its memory_size).
+						ratio := binlog.ExpansionRatio(fieldByID(plan.GetSchema(), fb.GetFieldID()))
+						in.insertBytes = satAdd(in.insertBytes, satMul(b.GetMemorySize(), ratio))
 					}
 				}
 			}

@@ -61,7 +61,9 @@ func checkOutputRanges(p *Plan, in *inputs) error {
 
 // worstCase returns how many segment and log IDs the write stage can take
 // when every input row is kept, from the plan's own metadata (B = Σ
-// memory_size of the insert binlogs, R = input rows by entries_num):
+// memory_size of the insert binlogs, each times its field's
+// binlog.ExpansionRatio as the writer counts it; R = input rows by
+// entries_num):
 //
 //   - mix: outputs = min(B/max_size + 1, R) segment IDs (an output is
 //     rotated once it holds max_size bytes; 1 for the placeholder when
