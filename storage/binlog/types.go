@@ -94,7 +94,14 @@ func expansionRatio(f *schemapb.FieldSchema) int64 {
 // Milvus stores it as the binlog's original_size and Binlog.memory_size, and
 // sizes output segments by it.
 func MemorySize(col arrow.Array, f *schemapb.FieldSchema) int64 {
-	return dataSize(col.Data()) * expansionRatio(f)
+	return ArrowSize(col) * expansionRatio(f)
+}
+
+// ArrowSize is the bytes of the top-level Arrow buffers (validity, offsets,
+// values) that col's rows occupy, exact for sliced arrays; MemorySize
+// without the Array expansion ratio.
+func ArrowSize(col arrow.Array) int64 {
+	return dataSize(col.Data())
 }
 
 // memorySizeChunks is MemorySize of the chunks concatenated (what
