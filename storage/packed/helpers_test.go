@@ -95,6 +95,9 @@ func column(t testing.TB, f *schemapb.FieldSchema, base, n int) arrow.Array {
 			for i := range v {
 				v[i] = byte(r*13 + i)
 			}
+			if len(v) >= 4 { // unique per row
+				binary.LittleEndian.PutUint32(v, uint32(r))
+			}
 			b.Append(v)
 		default:
 			t.Fatalf("no generator for %T", b)
