@@ -74,8 +74,8 @@ type Writer struct {
 }
 
 // NewWriter starts the file of group groupID of the split groups (SplitGroups'
-// result, in ID order). fields must hold every member of every group (e.g.
-// AllFields of the schema).
+// result, in ID order). fields are the schema's fields (AllFields): every
+// group member must be one of them and each of them in exactly one group.
 func NewWriter(groups []Group, groupID int64, fields []*schemapb.FieldSchema, opts WriterOptions) (*Writer, error) {
 	byID := make(map[int64]*schemapb.FieldSchema, len(fields))
 	for _, f := range fields {
@@ -105,6 +105,13 @@ func NewWriter(groups []Group, groupID int64, fields []*schemapb.FieldSchema, op
 	}
 	if members == nil {
 		return nil, fmt.Errorf("packed writer: group %d is not in the split", groupID)
+	}
+	// Milvus needs every field in exactly one group (§5); a field left out
+	// would load as nulls.
+	for _, f := range fields {
+		if !seen[f.GetFieldID()] {
+			return nil, fmt.Errorf("packed writer: field %d (%s) is in no group", f.GetFieldID(), f.GetName())
+		}
 	}
 	w := &Writer{target: opts.RowGroupBytes}
 	if w.target <= 0 {
