@@ -3,6 +3,7 @@ package packed
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -210,4 +211,31 @@ func TestCorruptFiles(t *testing.T) {
 			t.Fatalf("got %v; want an unsupported (not corrupt) error", err)
 		}
 	})
+}
+
+func TestReadLayout(t *testing.T) {
+	b := rawFile(t, sysCols, twoGroups, compress.Codecs.Zstd, goodList, goodRGM, goodVer)
+	l, err := ReadLayout("ok", bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprintf("%v %v %d %v %s %s", l.FieldIDs, l.Names, l.Rows, l.Groups, FormatRowGroupMetadata(l.RowGroups), l.StorageVersion) !=
+		"[100 0 1] [pk RowID Timestamp] 15 [[100 0 1] [101]] 240|10|0;120|5|10 1.0.0" {
+		t.Fatalf("layout %+v", l)
+	}
+	bad := rawFile(t, sysCols, twoGroups, compress.Codecs.Zstd, goodList, goodVer)
+	if _, err := ReadLayout("bad", bytes.NewReader(bad), int64(len(bad))); err == nil || !errors.Is(err, corrupt.Err) ||
+		err.Error() != `packed file "bad": footer has neither row_group_metadata nor the legacy row_group_size` {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// A schema this package cannot map says nothing against the file.
+func TestUnsupportedSchemaIsNotCorrupt(t *testing.T) {
+	b := rawFile(t, sysCols, twoGroups, compress.Codecs.Zstd, goodList, goodRGM, goodVer)
+	fields := []*schemapb.FieldSchema{{FieldID: 100, Name: "pk", DataType: schemapb.DataType_ArrayOfVector}, sysFields[1], sysFields[2]}
+	_, err := NewReader("k", bytes.NewReader(b), int64(len(b)), fields, ReaderOptions{})
+	if err == nil || errors.Is(err, corrupt.Err) || !strings.Contains(err.Error(), "is not supported") {
+		t.Fatalf("got %v", err)
+	}
 }

@@ -35,6 +35,9 @@ func FuzzReader(f *testing.F) {
 	f.Add(rawFile(f, sysCols, twoGroups, compress.Codecs.Uncompressed, goodList,
 		[2]string{KeyLegacyRowGroupSize, legacyRowGroupSize(1, 2)}))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if _, err := ReadLayout("fuzz", bytes.NewReader(b), int64(len(b))); err != nil && !strings.Contains(err.Error(), `"fuzz"`) {
+			t.Fatalf("layout error without key: %v", err)
+		}
 		rd, err := NewReader("fuzz", bytes.NewReader(b), int64(len(b)), fields, ReaderOptions{BatchRows: 16})
 		if err != nil {
 			if !strings.Contains(err.Error(), `"fuzz"`) {

@@ -80,63 +80,116 @@ func NewReader(key string, r io.ReaderAt, size int64, fields []*schemapb.FieldSc
 	return rd, nil
 }
 
-// bad names key in err and marks it corrupt unless the store failed.
+// bad names key in err and marks it corrupt unless the store failed or
+// the file is fine but not readable here.
 func bad(key string, err error) error {
 	err = fmt.Errorf("packed file %q: %w", key, err)
-	var unsupported unsupportedError
-	if objstore.IsStoreError(err) || errors.As(err, &unsupported) {
+	var nc notCorrupt
+	if objstore.IsStoreError(err) || errors.As(err, &nc) {
 		return err
 	}
 	return corrupt.Mark(err)
 }
 
-// unsupportedError is a well-formed file this package does not read.
-type unsupportedError struct{ msg string }
+// notCorrupt is an error that says nothing against the file's bytes: an
+// encrypted file, a schema this package cannot map.
+type notCorrupt struct{ error }
 
-func (e unsupportedError) Error() string { return e.msg }
+func (e notCorrupt) Unwrap() error { return e.error }
 
-func open(r io.ReaderAt, size int64, fields []*schemapb.FieldSchema, opts ReaderOptions) (*Reader, error) {
+// Layout is what a packed file says about itself, read without a schema.
+type Layout struct {
+	Footer
+	FieldIDs []int64  // the columns' field IDs, in file order
+	Names    []string // the columns' names (informational: readers go by field ID)
+	Rows     int64
+}
+
+// ReadLayout opens the packed file stored under key and returns its layout
+// after the checks NewReader makes that need no schema (footer entries
+// against the Parquet row groups, a field_id on every column, the columns
+// forming one listed group). For tools that show a file; errors are
+// NewReader's.
+func ReadLayout(key string, r io.ReaderAt, size int64) (l Layout, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			l, err = Layout{}, corrupt.Mark(fmt.Errorf("packed file %q: malformed Parquet (decoder panic: %v)", key, p))
+		}
+	}()
+	pf, ft, ids, err := openFile(r, size)
+	if err != nil {
+		return Layout{}, bad(key, err)
+	}
+	defer pf.Close()
+	l = Layout{Footer: ft, FieldIDs: ids, Rows: pf.NumRows()}
+	for i := range ids {
+		l.Names = append(l.Names, pf.MetaData().Schema.Root().Field(i).Name())
+	}
+	return l, nil
+}
+
+// openFile opens the Parquet file and checks what needs no schema.
+func openFile(r io.ReaderAt, size int64) (*file.Reader, Footer, []int64, error) {
 	if size < 12 {
-		return nil, fmt.Errorf("%d bytes is too short for a Parquet file", size)
+		return nil, Footer{}, nil, fmt.Errorf("%d bytes is too short for a Parquet file", size)
 	}
 	tail := make([]byte, 4)
 	if _, err := r.ReadAt(tail, size-4); err != nil {
-		return nil, fmt.Errorf("reading the Parquet magic: %w", err)
+		return nil, Footer{}, nil, fmt.Errorf("reading the Parquet magic: %w", err)
 	}
 	switch string(tail) {
 	case "PAR1":
 	case "PARE":
-		return nil, unsupportedError{"the Parquet footer is encrypted (PARE); encrypted collections are not supported"}
+		return nil, Footer{}, nil, notCorrupt{errors.New("the Parquet footer is encrypted (PARE); encrypted collections are not supported")}
 	default:
-		return nil, fmt.Errorf("file ends in %q, not the Parquet magic PAR1", tail)
+		return nil, Footer{}, nil, fmt.Errorf("file ends in %q, not the Parquet magic PAR1", tail)
 	}
 	props := parquet.NewReaderProperties(memory.DefaultAllocator)
 	props.BufferedStreamEnabled = true
 	props.BufferSize = readBufferSize
 	pf, err := file.NewParquetReader(io.NewSectionReader(r, 0, size), file.WithReadProps(props))
 	if err != nil {
-		return nil, fmt.Errorf("not a valid Parquet file: %w", err)
+		return nil, Footer{}, nil, fmt.Errorf("not a valid Parquet file: %w", err)
 	}
-	rd := &Reader{pf: pf, rows: pf.NumRows()}
+	ft, ids, err := checkFile(pf, size)
+	if err != nil {
+		pf.Close()
+		return nil, Footer{}, nil, err
+	}
+	return pf, ft, ids, nil
+}
+
+func checkFile(pf *file.Reader, size int64) (Footer, []int64, error) {
+	if err := binlog.CheckChunkBounds(pf, size); err != nil {
+		return Footer{}, nil, err
+	}
+	ft, err := readFooter(pf)
+	if err != nil {
+		return Footer{}, nil, err
+	}
+	ids, err := columnIDs(pf)
+	if err != nil {
+		return Footer{}, nil, err
+	}
+	if !slices.ContainsFunc(ft.Groups, func(g []int64) bool { return slices.Equal(g, ids) }) {
+		return Footer{}, nil, fmt.Errorf("the file's columns (field IDs %v) are not one of the groups of %s %v",
+			ids, KeyGroupFieldIDList, ft.Groups)
+	}
+	return ft, ids, nil
+}
+
+func open(r io.ReaderAt, size int64, fields []*schemapb.FieldSchema, opts ReaderOptions) (*Reader, error) {
+	pf, ft, ids, err := openFile(r, size)
+	if err != nil {
+		return nil, err
+	}
+	rd := &Reader{pf: pf, rows: pf.NumRows(), footer: ft, ids: ids}
 	ok := false
 	defer func() {
 		if !ok {
 			pf.Close()
 		}
 	}()
-	if err := binlog.CheckChunkBounds(pf, size); err != nil {
-		return nil, err
-	}
-	if rd.footer, err = readFooter(pf); err != nil {
-		return nil, err
-	}
-	if rd.ids, err = columnIDs(pf); err != nil {
-		return nil, err
-	}
-	if !slices.ContainsFunc(rd.footer.Groups, func(g []int64) bool { return slices.Equal(g, rd.ids) }) {
-		return nil, fmt.Errorf("the file's columns (field IDs %v) are not one of the groups of %s %v",
-			rd.ids, KeyGroupFieldIDList, rd.footer.Groups)
-	}
 	byID := make(map[int64]*schemapb.FieldSchema, len(fields))
 	for _, f := range fields {
 		byID[f.GetFieldID()] = f
@@ -278,7 +331,7 @@ func (rd *Reader) project(sc *arrow.Schema, byID map[int64]*schemapb.FieldSchema
 		f := byID[id]
 		wantType, err := binlog.ArrowType(f)
 		if err != nil {
-			return err
+			return notCorrupt{err}
 		}
 		af := sc.Field(col)
 		if !arrow.TypeEqual(wantType, af.Type) {
