@@ -219,6 +219,10 @@ func TestWriterRejects(t *testing.T) {
 		err.Error() != "packed writer: field 111 (f_Text) is in no group" {
 		t.Errorf("field left out: %v", err)
 	}
+	if _, err := NewWriter([]Group{{ID: 0, Fields: []int64{1 << 31}}}, 0, fields, WriterOptions{}); err == nil ||
+		err.Error() != "packed writer: field ID 2147483648 does not fit a Parquet field_id (int32)" {
+		t.Errorf("wide field ID: %v", err)
+	}
 	w, err := NewWriter(groups, 0, fields, WriterOptions{})
 	if err != nil {
 		t.Fatal(err)

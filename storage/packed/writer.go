@@ -91,6 +91,9 @@ func NewWriter(groups []Group, groupID int64, fields []*schemapb.FieldSchema, op
 			return nil, fmt.Errorf("packed writer: group %d has no fields", g.ID)
 		}
 		for _, id := range g.Fields {
+			if id < 0 || id > math.MaxInt32 {
+				return nil, fmt.Errorf("packed writer: field ID %d does not fit a Parquet field_id (int32)", id)
+			}
 			if byID[id] == nil {
 				return nil, fmt.Errorf("packed writer: group %d lists field %d, which is not in the schema", g.ID, id)
 			}
