@@ -108,9 +108,9 @@ func TestProjection(t *testing.T) {
 
 func TestDeterministic(t *testing.T) {
 	s := fullSchema(schemapb.DataType_VarChar, true)
-	_, a, _ := segmentFiles(t, s, 500, 3000)
+	_, a, _ := segmentFiles(t, s, 300, 900)
 	for range 2 {
-		_, b, _ := segmentFiles(t, s, 500, 3000)
+		_, b, _ := segmentFiles(t, s, 300, 900)
 		for id := range a {
 			if !bytes.Equal(a[id], b[id]) {
 				t.Fatalf("group %d: same rows, different bytes", id)
