@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
@@ -237,5 +238,38 @@ func TestUnsupportedSchemaIsNotCorrupt(t *testing.T) {
 	_, err := NewReader("k", bytes.NewReader(b), int64(len(b)), fields, ReaderOptions{})
 	if err == nil || errors.Is(err, corrupt.Err) || !strings.Contains(err.Error(), "is not supported") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// Projection decodes only the requested columns: a damaged RowID chunk
+// does not stop a pk-only read, and fails a read that asks for RowID.
+func TestProjectionSkipsOtherColumns(t *testing.T) {
+	b := rawFile(t, sysCols, twoGroups, compress.Codecs.Zstd, goodList, goodRGM, goodVer)
+	pf, err := file.NewParquetReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := pf.MetaData().RowGroup(0).ColumnChunk(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := cc.DataPageOffset()
+	if cc.HasDictionaryPage() && cc.DictionaryPageOffset() > 0 {
+		start = min(start, cc.DictionaryPageOffset())
+	}
+	pf.Close()
+	for i := start; i < start+cc.TotalCompressedSize(); i++ {
+		b[i] = 0xFF
+	}
+	got, _ := readAll(t, "k", b, sysFields, ReaderOptions{Fields: []int64{100, 1}})
+	release(got)
+
+	rd, err := NewReader("k", bytes.NewReader(b), int64(len(b)), sysFields, ReaderOptions{Fields: []int64{0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	if _, err := rd.Next(); err == nil || !errors.Is(err, corrupt.Err) || !strings.HasPrefix(err.Error(), `packed file "k": `) {
+		t.Fatalf("damaged RowID: %v", err)
 	}
 }
