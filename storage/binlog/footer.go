@@ -16,9 +16,11 @@ const parquetMagic = "PAR1"
 // dictionary pages before data pages.
 const dictionaryPage = 2
 
-// sortEncodingStats puts the encoding_stats of every column chunk of the
+// SortEncodingStats puts the encoding_stats of every column chunk of the
 // Parquet file in payload in a fixed order (dictionary pages first, then by
-// encoding), rewriting the footer in place.
+// encoding), rewriting the footer in place. Every Parquet writer of the
+// project (binlog payloads, storage/packed files) calls it before the bytes
+// leave the writer.
 //
 // arrow-go builds each list by ranging over a Go map. A column chunk whose
 // data pages use two encodings (a dictionary-encoded page was cut before the
@@ -26,7 +28,7 @@ const dictionaryPage = 2
 // a random order, and the same rows encode to different bytes from run to
 // run. Reordering a Thrift list does not change its encoded length, so the
 // footer keeps its size and every offset stays valid.
-func sortEncodingStats(payload []byte) error {
+func SortEncodingStats(payload []byte) error {
 	n := len(payload)
 	if n < 12 || string(payload[n-4:]) != parquetMagic {
 		return fmt.Errorf("parquet payload of %d bytes does not end in %q", n, parquetMagic)

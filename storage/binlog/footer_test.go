@@ -16,7 +16,7 @@ import (
 
 // A column whose dictionary outgrows its limit after the first data page was
 // cut has data pages in two encodings. arrow-go lists their encoding_stats in
-// Go map order, so before sortEncodingStats the same rows encoded to two
+// Go map order, so before SortEncodingStats the same rows encoded to two
 // different footers about every other time. Every encoding must now give the
 // same bytes, with the stats in a fixed order.
 func TestEncodeDeterministicWithDictionaryFallback(t *testing.T) {

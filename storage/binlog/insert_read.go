@@ -102,7 +102,7 @@ func openInsert(f *File, r io.ReaderAt, field *schemapb.FieldSchema, batchRows i
 	if pf.MetaData().Schema.NumColumns() < 1 {
 		return nil, fmt.Errorf("Parquet payload has no columns")
 	}
-	if err := checkChunkBounds(pf, f.Events[0].PayloadLength); err != nil {
+	if err := CheckChunkBounds(pf, f.Events[0].PayloadLength); err != nil {
 		return nil, err
 	}
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(batchRows)}, memory.DefaultAllocator)
@@ -128,27 +128,30 @@ func openInsert(f *File, r io.ReaderAt, field *schemapb.FieldSchema, batchRows i
 	return &InsertReader{field: field, desc: d, rows: pf.NumRows(), pf: pf, rr: rr}, nil
 }
 
-// checkChunkBounds rejects column chunks that claim bytes outside the
-// payload: the Parquet reader would otherwise allocate whatever the footer
-// claims before noticing the read falls short.
-func checkChunkBounds(pf *file.Reader, payloadLen int64) error {
+// CheckChunkBounds rejects column chunks of any column that claim bytes
+// outside the payloadLen-byte Parquet file: the Parquet reader would
+// otherwise allocate whatever the footer claims before noticing the read
+// falls short. storage/packed checks its multi-column files with it too.
+func CheckChunkBounds(pf *file.Reader, payloadLen int64) error {
 	md := pf.MetaData()
 	for i := 0; i < md.NumRowGroups(); i++ {
 		rg := md.RowGroup(i)
 		if rg.NumRows() < 0 {
 			return fmt.Errorf("Parquet row group %d has negative row count %d", i, rg.NumRows())
 		}
-		cc, err := rg.ColumnChunk(0)
-		if err != nil {
-			return fmt.Errorf("Parquet row group %d column 0: %w", i, err)
-		}
-		start, n := cc.DataPageOffset(), cc.TotalCompressedSize()
-		if cc.HasDictionaryPage() && cc.DictionaryPageOffset() > 0 && cc.DictionaryPageOffset() < start {
-			start = cc.DictionaryPageOffset()
-		}
-		if start < 0 || n < 0 || start > payloadLen || n > payloadLen-start {
-			return fmt.Errorf("Parquet row group %d column chunk [offset %d, %d bytes] lies outside the %d-byte payload",
-				i, start, n, payloadLen)
+		for c := 0; c < rg.NumColumns(); c++ {
+			cc, err := rg.ColumnChunk(c)
+			if err != nil {
+				return fmt.Errorf("Parquet row group %d column %d: %w", i, c, err)
+			}
+			start, n := cc.DataPageOffset(), cc.TotalCompressedSize()
+			if cc.HasDictionaryPage() && cc.DictionaryPageOffset() > 0 && cc.DictionaryPageOffset() < start {
+				start = cc.DictionaryPageOffset()
+			}
+			if start < 0 || n < 0 || start > payloadLen || n > payloadLen-start {
+				return fmt.Errorf("Parquet row group %d column %d chunk [offset %d, %d bytes] lies outside the %d-byte payload",
+					i, c, start, n, payloadLen)
+			}
 		}
 	}
 	return nil

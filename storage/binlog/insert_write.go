@@ -81,7 +81,7 @@ func EncodeParquet(w io.Writer, f *schemapb.FieldSchema, col arrow.Array, opts W
 // to buf. Pages go to buf as they are compressed (an unbuffered row group),
 // so nothing but the compressor's current page is held besides buf. The file
 // is whole in buf so that its footer can be made deterministic
-// (sortEncodingStats) before anyone sees it.
+// (SortEncodingStats) before anyone sees it.
 func encodeParquet(buf *bytes.Buffer, f *schemapb.FieldSchema, chunks []arrow.Array, opts WriterOptions) error {
 	start := buf.Len()
 	want, err := ArrowType(f)
@@ -122,7 +122,7 @@ func encodeParquet(buf *bytes.Buffer, f *schemapb.FieldSchema, chunks []arrow.Ar
 	if err := fw.Close(); err != nil {
 		return fmt.Errorf("field %d: parquet close: %w", f.GetFieldID(), err)
 	}
-	if err := sortEncodingStats(buf.Bytes()[start:]); err != nil {
+	if err := SortEncodingStats(buf.Bytes()[start:]); err != nil {
 		return fmt.Errorf("field %d: %w", f.GetFieldID(), err)
 	}
 	return nil
