@@ -1,7 +1,8 @@
-// Package gen writes realistic Milvus collections into an object store: insert binlogs for every
-// field, deltalogs, primary-key stats logs, and the matching datapb.CompactionPlan for a mix and
-// an L0 compaction. Tests and benchmarks use it to build inputs whose expected compaction result
-// is known exactly.
+// Package gen writes realistic Milvus collections into an object store: insert data (storage-v1
+// binlogs for every field, or storage-v2 column-group Parquet files, or both mixed), deltalogs,
+// primary-key stats logs, and the matching datapb.CompactionPlan for a mix and an L0
+// compaction. Tests and benchmarks use it to build inputs whose expected compaction result is
+// known exactly.
 package gen
 
 import (
