@@ -31,10 +31,13 @@ func newGenCommand() *cobra.Command {
 		Long: `gen writes a realistic Milvus collection into the object store: N segments of M rows with an
 Int64 or VarChar primary key, a FloatVector, a few scalar and nullable fields, deltalogs that delete
 a chosen fraction of rows, timestamps spread so a chosen fraction is TTL-expired, and stats logs.
+--storage-version 2 writes the insert data as Milvus 2.6 storage-v2 column-group Parquet files
+(--mixed-versions: every other segment stays v1); the rows and expected outcome do not change.
 It also writes the matching mix and L0 compaction plans (Milvus datapb.CompactionPlan, protojson)
 into --plans, and prints what a correct compaction must report.`,
 		Example: `  compact-host gen --storage ./demo --segments 4 --rows 10000
-  compact-host gen --storage s3://bucket/files --endpoint 127.0.0.1:9000 --insecure --pk varchar`,
+  compact-host gen --storage s3://bucket/files --endpoint 127.0.0.1:9000 --insecure --pk varchar
+  compact-host gen --storage ./demo-v2 --storage-version 2 --mixed-versions`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
@@ -89,6 +92,8 @@ into --plans, and prints what a correct compaction must report.`,
 	fs.Int64Var(&cfg.Seed, "seed", cfg.Seed, "random seed; the same flags write the same bytes")
 	fs.StringVar(&now, "now", "", "the plans' start time, RFC 3339 (default "+cfg.Now.Format(time.RFC3339)+")")
 	fs.StringVar(&planDir, "plans", "./plans", "directory for mix-plan.json and l0-plan.json")
+	fs.Int64Var(&cfg.StorageVersion, "storage-version", cfg.StorageVersion, "insert data format: 0 or 1 (storage v1), 2 (Milvus 2.6 storage v2, column-group Parquet files)")
+	fs.BoolVar(&cfg.MixedVersions, "mixed-versions", cfg.MixedVersions, "with --storage-version 2, write every other segment (2nd, 4th, ...) in storage v1")
 	fs.BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	fs.StringVar(&cfg.RootPath, "root-path", cfg.RootPath, "Milvus rootPath: the prefix of every log key in the store (see --storage)")
 	runTwins.describe(fs)
@@ -142,13 +147,21 @@ func printGenSummary(cmd *cobra.Command, store string, col *gen.Collection, plan
 		enc.SetIndent("", "  ")
 		return enc.Encode(map[string]any{
 			"storage": store, "segments": len(col.Segments), "l0_segments": len(col.L0),
+			"storage_version": col.Config.StorageVersion, "mixed_versions": col.Config.MixedVersions,
 			"rows": e.Rows, "deleted": e.Deleted, "expired": e.Expired, "kept": e.Kept,
 			"input_memory_bytes": col.InputMemorySize, "input_log_bytes": col.InputLogSize,
 			"plans": plans, "seconds": elapsed.Seconds(),
 		})
 	}
-	fmt.Fprintf(out, "wrote %d segments (%d rows, %.1f MiB uncompressed, %.1f MiB on storage) and %d L0 segments to %s in %s\n",
-		len(col.Segments), e.Rows, mib(col.InputMemorySize), mib(col.InputLogSize), len(col.L0), store, elapsed.Round(time.Millisecond))
+	version := "storage v1"
+	switch {
+	case col.Config.MixedVersions:
+		version = "storage v2 and v1, alternating"
+	case col.Config.StorageVersion == 2:
+		version = "storage v2"
+	}
+	fmt.Fprintf(out, "wrote %d segments in %s (%d rows, %.1f MiB uncompressed, %.1f MiB on storage) and %d L0 segments to %s in %s\n",
+		len(col.Segments), version, e.Rows, mib(col.InputMemorySize), mib(col.InputLogSize), len(col.L0), store, elapsed.Round(time.Millisecond))
 	fmt.Fprintf(out, "a correct mix compaction keeps %d rows, drops %d deleted and %d expired\n", e.Kept, e.Deleted, e.Expired)
 	for _, name := range []string{"mix-plan.json", "l0-plan.json"} {
 		if p, ok := plans[name]; ok {

@@ -29,10 +29,12 @@ func newInspectCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "inspect <key or file>",
-		Short: "Show an insert binlog, deltalog or stats log in human-readable form",
+		Short: "Show an insert binlog, storage-v2 file, deltalog or stats log in human-readable form",
 		Long: `inspect decodes one Milvus storage object and shows what is in it: for a binlog, the
 descriptor (IDs, payload type, extras) and its events, then the first rows of an insert binlog or
-the first records of a deltalog; for a stats log, the primary-key range and the bloom filter.
+the first records of a deltalog; for a storage-v2 column-group Parquet file, its group, fields
+(field ID, name, Arrow type, nullability), row groups and footer entries; for a stats log, the
+primary-key range and the bloom filter.
 The argument is a local file when one exists at that path, otherwise a key in --storage.`,
 		Example: `  compact-host inspect ./compact-data/files/insert_log/1/2/3/101/7
   compact-host inspect --storage s3://bucket files/stats_log/1/2/3/100/9 --json`,
@@ -98,7 +100,7 @@ func readObject(cmd *cobra.Command, sf *storageFlags, name string) ([]byte, erro
 // inspection is what inspect shows, in a shape that serializes to JSON as is.
 type inspection struct {
 	Name       string          `json:"name"`
-	Kind       string          `json:"kind"` // insert_binlog, deltalog, binlog, stats_log
+	Kind       string          `json:"kind"` // insert_binlog, deltalog, binlog, stats_log, packed
 	Size       int             `json:"size"`
 	Descriptor *descriptorView `json:"descriptor,omitempty"`
 	Events     []eventView     `json:"events,omitempty"`
@@ -106,6 +108,7 @@ type inspection struct {
 	Rows       []string        `json:"rows,omitempty"` // first rows, rendered
 	Deltalog   string          `json:"deltalog_format,omitempty"`
 	Stats      []statsSummary  `json:"stats,omitempty"`
+	Packed     *packedView     `json:"packed,omitempty"` // a storage-v2 column-group file
 }
 
 // descriptorView and eventView are the binlog container as inspect --json prints it: snake_case
@@ -142,11 +145,14 @@ func inspectObject(name string, data []byte, rows int) (*inspection, error) {
 	if len(data) >= 4 && binary.LittleEndian.Uint32(data) == binlog.Magic {
 		return ins, inspectBinlog(ins, data, rows)
 	}
+	if bytes.HasPrefix(data, []byte("PAR1")) {
+		return ins, inspectPacked(ins, data)
+	}
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') || bytes.HasPrefix(data, []byte(statslog.BinaryMagic)) {
 		return ins, inspectStats(ins, data)
 	}
-	return ins, fmt.Errorf("%s: neither a binlog (no magic 0x%08X at offset 0) nor a stats log (JSON or %q)",
+	return ins, fmt.Errorf("%s: neither a binlog (no magic 0x%08X at offset 0), a storage-v2 Parquet file (PAR1) nor a stats log (JSON or %q)",
 		name, binlog.Magic, statslog.BinaryMagic)
 }
 

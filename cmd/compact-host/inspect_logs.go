@@ -89,6 +89,9 @@ func (ins *inspection) render(w io.Writer) {
 	} else if ins.Kind == "insert_binlog" {
 		fmt.Fprintf(w, "  rows: %d\n", ins.NumRows)
 	}
+	if ins.Packed != nil {
+		ins.Packed.render(w, ins.NumRows)
+	}
 	if len(ins.Rows) > 0 {
 		fmt.Fprintf(w, "  first %d:\n    %s\n", len(ins.Rows), strings.Join(ins.Rows, "\n    "))
 	}

@@ -127,6 +127,8 @@ func TestExitCodes(t *testing.T) {
 	dir := t.TempDir()
 	junk := filepath.Join(dir, "junk")
 	os.WriteFile(junk, []byte{0xBC, 0xFA, 0xFF, 0x00, 1, 2, 3}, 0o644)
+	badParquet := filepath.Join(dir, "bad-parquet")
+	os.WriteFile(badParquet, []byte("PAR1 not a column-group file"), 0o644)
 	cases := []struct {
 		args    []string
 		code    int
@@ -135,9 +137,12 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"gen", "--bogus"}, exitUsage, "unknown flag: --bogus"},
 		{[]string{"gen", "--storage", dir, "--pk", "float"}, exitUsage, "--pk must be int64 or varchar"},
 		{[]string{"gen", "--storage", dir, "--segments", "0"}, exitUsage, "segments must be >= 1"},
+		{[]string{"gen", "--storage", dir, "--storage-version", "3"}, exitUsage, "storage version must be 0, 1 (v1) or 2 (v2), got 3"},
+		{[]string{"gen", "--storage", dir, "--mixed-versions"}, exitUsage, "mixed versions need storage version 2"},
 		{[]string{"inspect"}, exitUsage, "exactly one key or file"},
 		{[]string{"inspect", "--storage", dir, "files/missing"}, exitNotFound, `"files/missing"`},
 		{[]string{"inspect", junk}, exitBadInput, junk},
+		{[]string{"inspect", badParquet}, exitBadInput, `not the Parquet magic PAR1`},
 		{[]string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
 	}
 	for _, c := range cases {

@@ -1,7 +1,8 @@
-// Package gen writes realistic Milvus collections into an object store: insert binlogs for every
-// field, deltalogs, primary-key stats logs, and the matching datapb.CompactionPlan for a mix and
-// an L0 compaction. Tests and benchmarks use it to build inputs whose expected compaction result
-// is known exactly.
+// Package gen writes realistic Milvus collections into an object store: insert data (storage-v1
+// binlogs for every field, or storage-v2 column-group Parquet files, or both mixed), deltalogs,
+// primary-key stats logs, and the matching datapb.CompactionPlan for a mix and an L0
+// compaction. Tests and benchmarks use it to build inputs whose expected compaction result is
+// known exactly.
 package gen
 
 import (
@@ -72,6 +73,25 @@ type Config struct {
 	Now            time.Time // the plan's start time; rows expire relative to it
 	Seed           int64     // all randomness derives from it: same config, same bytes
 	CompressPaths  bool      // leave Binlog.log_path empty in plans, as DataCoord sends them
+
+	// StorageVersion is the format of the L1 segments' insert data: 0 or 1 for storage v1
+	// (one binlog per field per chunk, Milvus writes 0), 2 for Milvus 2.6 storage v2 (one
+	// Parquet file per column group per chunk, Milvus's default split). Stats logs and
+	// deltalogs are v1 in both, as in Milvus 2.6.
+	StorageVersion int64
+	// MixedVersions writes every odd-indexed L1 segment (the 2nd, 4th, ...) in storage v1 and
+	// the others in StorageVersion, as a cluster upgraded to 2.6 holds both. It needs
+	// StorageVersion 2.
+	MixedVersions bool
+}
+
+// SegmentVersion returns the storage version Generate writes the L1 segment with index i in:
+// 0 (v1) or 2 (v2).
+func (c Config) SegmentVersion(i int) int64 {
+	if c.StorageVersion != 2 || (c.MixedVersions && i%2 == 1) {
+		return 0
+	}
+	return 2
 }
 
 // DefaultConfig returns a small, valid collection: 4 segments of 10,000 rows, Int64 primary key,
@@ -132,6 +152,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxSegmentSize <= 0 {
 		errs = append(errs, fmt.Errorf("max segment size must be > 0, got %d", c.MaxSegmentSize))
+	}
+	if c.StorageVersion < 0 || c.StorageVersion > 2 {
+		errs = append(errs, fmt.Errorf("storage version must be 0, 1 (v1) or 2 (v2), got %d", c.StorageVersion))
+	}
+	if c.MixedVersions && c.StorageVersion != 2 {
+		errs = append(errs, errors.New("mixed versions need storage version 2"))
 	}
 	if c.Now.IsZero() {
 		errs = append(errs, errors.New("now must be set"))

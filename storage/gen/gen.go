@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/compacthost/compacthost/storage/deltalog"
 	"github.com/compacthost/compacthost/storage/milvuspath"
 	"github.com/compacthost/compacthost/storage/objstore"
+	"github.com/compacthost/compacthost/storage/packed"
 	"github.com/compacthost/compacthost/storage/statslog"
 	"github.com/compacthost/compacthost/storage/tso"
 )
@@ -68,6 +70,10 @@ func Generate(ctx context.Context, store objstore.Store, cfg Config) (*Collectio
 	}
 	g := &generator{ctx: ctx, store: store, cfg: cfg, schema: Schema(cfg), nextLog: logIDBase,
 		header: tso.FromTime(cfg.Now)}
+	var err error
+	if g.groups, err = packed.SplitGroups(g.schema, packed.DefaultSplitPolicy(), nil); err != nil {
+		return nil, fmt.Errorf("gen: column groups: %w", err)
+	}
 	col := &Collection{Config: cfg, Schema: g.schema, Expected: Expected{L0Hits: map[int64]int{}}}
 
 	segs := make([]*segmentRows, cfg.Segments)
@@ -123,7 +129,8 @@ type generator struct {
 	cfg     Config
 	schema  *schemapb.CollectionSchema
 	nextLog int64
-	header  uint64 // event header timestamp: when the "writer" ran
+	header  uint64         // event header timestamp: when the "writer" ran
+	groups  []packed.Group // Milvus's default column-group split of schema, for v2 segments
 }
 
 func (g *generator) logID() int64 {
@@ -139,19 +146,25 @@ func (g *generator) put(key string, data []byte) error {
 	return nil
 }
 
-// writeSegment writes the insert binlogs (one per field per chunk), the deltalog and the pk stats
-// log of one L1 segment.
+// writeSegment writes the insert data (storage v1: one binlog per field per chunk; v2: one
+// Parquet file per column group per chunk), the deltalog and the pk stats log of one L1 segment.
 func (g *generator) writeSegment(seg *segmentRows) (*datapb.CompactionSegmentBinlogs, error) {
 	c := g.cfg
 	meta := &datapb.CompactionSegmentBinlogs{
 		SegmentID: seg.id, CollectionID: c.CollectionID, PartitionID: c.PartitionID,
 		InsertChannel: c.Channel, Level: datapb.SegmentLevel_L1, IsSorted: c.Sorted,
+		StorageVersion: c.SegmentVersion(seg.index),
 	}
-	byField := map[int64]*datapb.FieldBinlog{}
-	for _, f := range g.schema.Fields {
-		fb := &datapb.FieldBinlog{FieldID: f.FieldID}
-		byField[f.FieldID] = fb
-		meta.FieldBinlogs = append(meta.FieldBinlogs, fb)
+	write := g.writeChunk
+	if meta.StorageVersion == 2 {
+		for _, grp := range g.groups {
+			meta.FieldBinlogs = append(meta.FieldBinlogs, &datapb.FieldBinlog{FieldID: grp.ID, ChildFields: grp.Fields})
+		}
+		write = g.writeChunkV2
+	} else {
+		for _, f := range g.schema.Fields {
+			meta.FieldBinlogs = append(meta.FieldBinlogs, &datapb.FieldBinlog{FieldID: f.FieldID})
+		}
 	}
 	chunk := c.ChunkRows
 	if chunk == 0 {
@@ -159,7 +172,7 @@ func (g *generator) writeSegment(seg *segmentRows) (*datapb.CompactionSegmentBin
 	}
 	for lo := 0; lo < c.RowsPerSegment; lo += chunk {
 		hi := min(lo+chunk, c.RowsPerSegment)
-		if err := g.writeChunk(seg, lo, hi, byField); err != nil {
+		if err := g.writeColumns(seg, lo, hi, meta.FieldBinlogs, write); err != nil {
 			return nil, err
 		}
 	}
@@ -193,9 +206,12 @@ func (g *generator) appendDelete(d *deltalog.Deletes, r deleteRecord) error {
 	return d.AppendInt64(r.pkNum, r.ts)
 }
 
-func (g *generator) writeChunk(seg *segmentRows, lo, hi int, byField map[int64]*datapb.FieldBinlog) error {
-	c := g.cfg
-	cols, err := seg.columns(g.schema, c.Dim, lo, hi)
+// chunkWriter writes rows [lo, hi) of a segment, given as columns by field ID, and appends one
+// Binlog to each of fbs (the segment's FieldBinlogs, in order).
+type chunkWriter func(seg *segmentRows, lo, hi int, cols map[int64]arrow.Array, fbs []*datapb.FieldBinlog) error
+
+func (g *generator) writeColumns(seg *segmentRows, lo, hi int, fbs []*datapb.FieldBinlog, write chunkWriter) error {
+	cols, err := seg.columns(g.schema, g.cfg.Dim, lo, hi)
 	if err != nil {
 		return err
 	}
@@ -204,8 +220,14 @@ func (g *generator) writeChunk(seg *segmentRows, lo, hi int, byField map[int64]*
 			a.Release()
 		}
 	}()
+	return write(seg, lo, hi, cols, fbs)
+}
+
+// writeChunk writes one storage-v1 insert binlog per field; fbs are in schema field order.
+func (g *generator) writeChunk(seg *segmentRows, lo, hi int, cols map[int64]arrow.Array, fbs []*datapb.FieldBinlog) error {
+	c := g.cfg
 	tsFrom, tsTo := minMax(seg.ts[lo:hi])
-	for _, f := range g.schema.Fields {
+	for i, f := range g.schema.Fields {
 		logID := g.logID()
 		key := milvuspath.InsertLog(c.RootPath, c.CollectionID, c.PartitionID, seg.id, f.FieldID, logID)
 		var buf bytes.Buffer
@@ -218,7 +240,7 @@ func (g *generator) writeChunk(seg *segmentRows, lo, hi int, byField map[int64]*
 		if err := g.put(key, buf.Bytes()); err != nil {
 			return err
 		}
-		byField[f.FieldID].Binlogs = append(byField[f.FieldID].Binlogs, &datapb.Binlog{
+		fbs[i].Binlogs = append(fbs[i].Binlogs, &datapb.Binlog{
 			EntriesNum: int64(hi - lo), TimestampFrom: tsFrom, TimestampTo: tsTo,
 			LogPath: key, LogSize: int64(buf.Len()), LogID: logID, MemorySize: w.MemorySize,
 		})

@@ -216,24 +216,31 @@ func readPKAndTS(t *testing.T, store objstore.Store, schema *schemapb.Collection
 	return pks, ts
 }
 
-// TestGenerateDeterministic: the same config writes the same bytes under the same keys.
+// TestGenerateDeterministic: the same config writes the same bytes under the same keys, in
+// storage v1, v2 and mixed.
 func TestGenerateDeterministic(t *testing.T) {
-	cfg := smallConfig(schemapb.DataType_Int64, DeleteClustered)
-	cfg.Segments, cfg.RowsPerSegment = 2, 700
-	a, b := objstoretest.Local(t), objstoretest.Local(t)
-	for _, s := range []objstore.Store{a, b} {
-		if _, err := Generate(context.Background(), s, cfg); err != nil {
-			t.Fatal(err)
+	for _, v := range []struct {
+		version int64
+		mixed   bool
+	}{{0, false}, {2, false}, {2, true}} {
+		cfg := smallConfig(schemapb.DataType_Int64, DeleteClustered)
+		cfg.Segments, cfg.RowsPerSegment = 2, 700
+		cfg.StorageVersion, cfg.MixedVersions = v.version, v.mixed
+		a, b := objstoretest.Local(t), objstoretest.Local(t)
+		for _, s := range []objstore.Store{a, b} {
+			if _, err := Generate(context.Background(), s, cfg); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	la, _ := a.List(context.Background(), "")
-	lb, _ := b.List(context.Background(), "")
-	if len(la) == 0 || len(la) != len(lb) {
-		t.Fatalf("object counts differ: %d vs %d", len(la), len(lb))
-	}
-	for i := range la {
-		if la[i].Key != lb[i].Key || !bytes.Equal(objstoretest.ReadAll(t, a, la[i].Key), objstoretest.ReadAll(t, b, lb[i].Key)) {
-			t.Fatalf("object %s differs between two runs", la[i].Key)
+		la, _ := a.List(context.Background(), "")
+		lb, _ := b.List(context.Background(), "")
+		if len(la) == 0 || len(la) != len(lb) {
+			t.Fatalf("version %d mixed %v: object counts differ: %d vs %d", v.version, v.mixed, len(la), len(lb))
+		}
+		for i := range la {
+			if la[i].Key != lb[i].Key || !bytes.Equal(objstoretest.ReadAll(t, a, la[i].Key), objstoretest.ReadAll(t, b, lb[i].Key)) {
+				t.Fatalf("version %d mixed %v: object %s differs between two runs", v.version, v.mixed, la[i].Key)
+			}
 		}
 	}
 }
@@ -241,11 +248,13 @@ func TestGenerateDeterministic(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	c := DefaultConfig()
 	c.Segments, c.PKType, c.ExpiredFraction, c.TTL = 0, schemapb.DataType_Float, 0.5, 0
+	c.StorageVersion, c.MixedVersions = 3, true
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("invalid config accepted")
 	}
-	for _, want := range []string{"segments must be >= 1", "primary key type must be Int64 or VarChar", "needs a TTL"} {
+	for _, want := range []string{"segments must be >= 1", "primary key type must be Int64 or VarChar", "needs a TTL",
+		"storage version must be 0, 1 (v1) or 2 (v2), got 3", "mixed versions need storage version 2"} {
 		if !bytes.Contains([]byte(err.Error()), []byte(want)) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}

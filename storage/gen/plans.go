@@ -55,10 +55,18 @@ func (g *generator) writeL0(col *Collection, segs []*segmentRows) error {
 	return nil
 }
 
-// jsonParams is the plan's json_params as DataCoord fills it for a storage-v1 DataNode.
-func jsonParams() string {
+// jsonParams is the plan's json_params as DataCoord fills it: storage_version is the version
+// to write, 2 when every L1 segment is v2 (a stock 2.6 cluster, common.storage.enablev2) and 0
+// otherwise, so a v1 or mixed collection's plans ask for v1 output.
+func jsonParams(segs []*datapb.CompactionSegmentBinlogs) string {
+	version := 2
+	for _, s := range segs {
+		if s.GetStorageVersion() != 2 {
+			version = 0
+		}
+	}
 	b, _ := json.Marshal(map[string]any{
-		"storage_version":               0,
+		"storage_version":               version,
 		"binlog_max_size":               64 << 20,
 		"use_merge_sort":                true,
 		"max_segment_merge_sort":        30,
@@ -100,7 +108,7 @@ func (g *generator) mixPlan(col *Collection) *datapb.CompactionPlan {
 		PreAllocatedLogIDs:     &datapb.IDRange{Begin: outLogBase, End: outLogBase + logs},
 		MaxSize:                c.MaxSegmentSize,
 		SlotUsage:              4,
-		JsonParams:             jsonParams(),
+		JsonParams:             jsonParams(col.Segments),
 	}
 }
 
@@ -114,6 +122,7 @@ func (g *generator) l0Plan(col *Collection) *datapb.CompactionPlan {
 		segs = append(segs, &datapb.CompactionSegmentBinlogs{
 			SegmentID: s.SegmentID, CollectionID: s.CollectionID, PartitionID: s.PartitionID,
 			InsertChannel: s.InsertChannel, Level: s.Level, IsSorted: s.IsSorted,
+			StorageVersion:      s.StorageVersion,
 			Field2StatslogPaths: cloneFieldBinlogs(s.Field2StatslogPaths),
 		})
 	}
@@ -129,7 +138,7 @@ func (g *generator) l0Plan(col *Collection) *datapb.CompactionPlan {
 		BeginLogID:         begin,
 		PreAllocatedLogIDs: &datapb.IDRange{Begin: begin, End: begin + int64(len(col.Segments))*idExpansion},
 		SlotUsage:          8,
-		JsonParams:         jsonParams(),
+		JsonParams:         jsonParams(col.Segments),
 	}
 }
 

@@ -92,7 +92,10 @@ func (k Key) String() string {
 	return path.Join(elems...)
 }
 
-// InsertLog returns the key of an insert binlog.
+// InsertLog returns the key of an insert binlog. For a storage-v2 column-group
+// file pass the group ID as field: Milvus builds both with the same pattern
+// (metautil.BuildInsertLogPath), the 4th ID slot holding the group ID, which
+// for vector and Text groups equals the field ID (milvus-storage-v2.md §2).
 func InsertLog(root string, coll, part, seg, field, logID int64) string {
 	return Key{KindInsert, root, coll, part, seg, field, logID}.String()
 }

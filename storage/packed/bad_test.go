@@ -224,6 +224,11 @@ func TestReadLayout(t *testing.T) {
 		"[100 0 1] [pk RowID Timestamp] 15 [[100 0 1] [101]] 240|10|0;120|5|10 1.0.0" {
 		t.Fatalf("layout %+v", l)
 	}
+	if fmt.Sprintf("%v %v", l.Types, l.Nullable) != "[int64 int64 int64] [false false false]" ||
+		len(l.ParquetRowGroups) != 2 || l.ParquetRowGroups[0].Rows != 10 || l.ParquetRowGroups[1].Rows != 5 ||
+		l.ParquetRowGroups[0].CompressedBytes <= 0 || l.ParquetRowGroups[0].UncompressedBytes <= 0 {
+		t.Fatalf("layout types %v, nullable %v, row groups %+v", l.Types, l.Nullable, l.ParquetRowGroups)
+	}
 	bad := rawFile(t, sysCols, twoGroups, compress.Codecs.Zstd, goodList, goodVer)
 	if _, err := ReadLayout("bad", bytes.NewReader(bad), int64(len(bad))); err == nil || !errors.Is(err, corrupt.Err) ||
 		err.Error() != `packed file "bad": footer has neither row_group_metadata nor the legacy row_group_size` {

@@ -100,16 +100,27 @@ func (e notCorrupt) Unwrap() error { return e.error }
 // Layout is what a packed file says about itself, read without a schema.
 type Layout struct {
 	Footer
-	FieldIDs []int64  // the columns' field IDs, in file order
-	Names    []string // the columns' names (informational: readers go by field ID)
+	FieldIDs []int64          // the columns' field IDs, in file order
+	Names    []string         // the columns' names (informational: readers go by field ID)
+	Types    []arrow.DataType // the columns' Arrow types, as the Parquet schema maps them
+	Nullable []bool           // the columns are OPTIONAL (true) or REQUIRED
 	Rows     int64
+	// ParquetRowGroups are the Parquet footer's row groups, in file order.
+	ParquetRowGroups []ParquetRowGroup
+}
+
+// ParquetRowGroup is one row group as the Parquet footer describes it.
+type ParquetRowGroup struct {
+	Rows              int64
+	CompressedBytes   int64 // the column chunks' bytes in the file
+	UncompressedBytes int64 // the column chunks' bytes decompressed (Parquet total_byte_size)
 }
 
 // ReadLayout opens the packed file stored under key and returns its layout
 // after the checks NewReader makes that need no schema (footer entries
 // against the Parquet row groups, a field_id on every column, the columns
-// forming one listed group). For tools that show a file; errors are
-// NewReader's.
+// forming one listed group, a Parquet schema with an Arrow mapping). For
+// tools that show a file; errors are NewReader's.
 func ReadLayout(key string, r io.ReaderAt, size int64) (l Layout, err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -121,9 +132,30 @@ func ReadLayout(key string, r io.ReaderAt, size int64) (l Layout, err error) {
 		return Layout{}, bad(key, err)
 	}
 	defer pf.Close()
+	md := pf.MetaData()
+	sc, err := pqarrow.FromParquet(md.Schema, nil, md.KeyValueMetadata())
+	if err != nil {
+		return Layout{}, bad(key, fmt.Errorf("Parquet schema: %w", err))
+	}
 	l = Layout{Footer: ft, FieldIDs: ids, Rows: pf.NumRows()}
 	for i := range ids {
-		l.Names = append(l.Names, pf.MetaData().Schema.Root().Field(i).Name())
+		f := sc.Field(i)
+		l.Names = append(l.Names, f.Name)
+		l.Types = append(l.Types, f.Type)
+		l.Nullable = append(l.Nullable, f.Nullable)
+	}
+	for i := range md.NumRowGroups() {
+		rg := md.RowGroup(i)
+		var compressed int64
+		for c := range rg.NumColumns() {
+			cc, err := rg.ColumnChunk(c)
+			if err != nil {
+				return Layout{}, bad(key, fmt.Errorf("row group %d column %d: %w", i, c, err))
+			}
+			compressed += cc.TotalCompressedSize()
+		}
+		l.ParquetRowGroups = append(l.ParquetRowGroups, ParquetRowGroup{Rows: rg.NumRows(),
+			CompressedBytes: compressed, UncompressedBytes: rg.TotalByteSize()})
 	}
 	return l, nil
 }
