@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
 
 	"github.com/compacthost/compacthost/abi"
 	"github.com/compacthost/compacthost/abi/sdk"
@@ -58,6 +59,11 @@ func TestCompactConcurrent(t *testing.T) {
 		cfg.CollectionID += int64(i)
 		cfg.Sorted = i%2 == 0
 		col := generate(t, store, cfg)
+		// gen gives every collection the same output IDs; Milvus's IDs are
+		// global, and a Host refuses overlapping ranges of running tasks.
+		for _, p := range []*datapb.CompactionPlan{col.MixPlan, col.L0Plan} {
+			shiftRanges(p, int64(i))
+		}
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
@@ -86,6 +92,17 @@ func TestCompactConcurrent(t *testing.T) {
 	if u := h.Pool().Stats().Used; u != 0 {
 		t.Fatalf("pool Used = %d, want 0", u)
 	}
+}
+
+// shiftRanges moves a plan's output ID ranges k times their size up.
+func shiftRanges(p *datapb.CompactionPlan, k int64) {
+	for _, r := range []*datapb.IDRange{p.GetPreAllocatedSegmentIDs(), p.GetPreAllocatedLogIDs()} {
+		if r != nil {
+			n := r.GetEnd() - r.GetBegin()
+			r.Begin, r.End = r.Begin+k*n, r.End+k*n
+		}
+	}
+	p.BeginLogID = p.GetPreAllocatedLogIDs().GetBegin()
 }
 
 // keepAll is a native strategy asking for every column: it checks the
