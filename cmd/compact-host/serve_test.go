@@ -376,6 +376,51 @@ func TestServe(t *testing.T) {
 		t.Fatalf("the rerun did not use mix@1.1.0: %v", done)
 	}
 
+	// A plan whose output ranges overlap a queued or running plan's is refused with 409; once the
+	// first has finished, the same plan is accepted but its task fails on the first output key it
+	// finds taken, and nothing of the first run is touched.
+	fresh := shiftedPlan(t, mixPlan, 50)
+	code, body = p.request(t, "POST", "/v1/plans", "application/json", fresh)
+	var first server.SubmitResponse
+	if code != http.StatusAccepted || json.Unmarshal(body, &first) != nil {
+		t.Fatalf("submit: %d %s", code, body)
+	}
+	var other datapb.CompactionPlan // another plan ID, the same output ranges
+	if err := protojson.Unmarshal(fresh, &other); err != nil {
+		t.Fatal(err)
+	}
+	other.PlanID += 1000
+	otherJSON, _ := protojson.Marshal(&other)
+	if code, body := p.request(t, "POST", "/v1/plans", "application/json", otherJSON); code != http.StatusConflict ||
+		!strings.Contains(string(body), "overlap") {
+		t.Fatalf("overlapping submit: %d %s, want 409 naming the overlap", code, body)
+	}
+	var fv server.TaskView
+	p.waitFor(t, "task "+first.TaskID, func() bool {
+		fv = server.TaskView{}
+		p.getJSON(t, first.Href, &fv)
+		return fv.State == server.StateSucceeded || fv.State == server.StateFailed
+	})
+	if fv.State != server.StateSucceeded {
+		t.Fatalf("first task %s: %s", fv.State, fv.Error)
+	}
+	if v := p.finishPlan(t, "application/json", fresh); v.State != server.StateFailed || !strings.Contains(v.Error, "already exists") {
+		t.Fatalf("rerun of a finished plan: %s %q, want failed with an output key already taken", v.State, v.Error)
+	}
+	var firstRes datapb.CompactionPlanResult
+	if err := protojson.Unmarshal(fv.Result, &firstRes); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range firstRes.GetSegments() {
+		for _, fb := range s.GetInsertLogs() {
+			for _, b := range fb.GetBinlogs() {
+				if st, err := os.Stat(filepath.Join(store, b.GetLogPath())); err != nil || st.Size() != b.GetLogSize() {
+					t.Fatalf("the rerun touched %s: %v", b.GetLogPath(), err)
+				}
+			}
+		}
+	}
+
 	// Graceful shutdown on SIGTERM with plans in flight: every task that
 	// started finishes, the ones still queued fail with cause shutdown.
 	var ids []string
