@@ -68,12 +68,21 @@ func (s *Server) Store(t testing.TB) *objstore.S3 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := objstore.NewS3(ctx, "outage", "", objstore.Options{Endpoint: "http://" + s.addr,
-		AccessKey: s.user, SecretKey: s.pass, CreateBucket: true})
-	if err != nil {
-		t.Fatalf("objstoretest: %v", err)
+	// A server that answers its health checks may still refuse S3 calls for
+	// a moment while it initializes ("Server not initialized yet"), so the
+	// first call is retried until the deadline.
+	for {
+		st, err := objstore.NewS3(ctx, "outage", "", objstore.Options{Endpoint: "http://" + s.addr,
+			AccessKey: s.user, SecretKey: s.pass, CreateBucket: true})
+		if err == nil {
+			return st
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("objstoretest: %v", err)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	return st
 }
 
 // Kill stops the server at once (SIGKILL); requests to it are refused
@@ -89,7 +98,7 @@ func (s *Server) Kill() {
 }
 
 // Restart starts the server again on the same address and data, and waits
-// until it is live (at most 60 s).
+// until it reports its object layer ready (at most 60 s).
 func (s *Server) Restart() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -110,7 +119,7 @@ func (s *Server) Restart() {
 		return
 	}
 	s.cmd = cmd
-	if err := waitLive("http://"+s.addr+"/minio/health/live", time.Minute); err != nil {
+	if err := waitLive("http://"+s.addr+"/minio/health/cluster", time.Minute); err != nil {
 		out, _ := os.ReadFile(filepath.Join(s.dir, "minio.log"))
 		s.t.Errorf("objstoretest: MinIO at %s: %v; its log:\n%s", s.addr, err, out)
 	}
