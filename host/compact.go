@@ -274,8 +274,15 @@ func (e *CompactError) Unwrap() error { return e.Err }
 
 // DecodePlan decodes a Milvus datapb.CompactionPlan given as protojson (the
 // first non-space byte is '{') or binary protobuf. Unknown JSON fields are
-// ignored.
+// ignored, except a manifest path (see DecodePlanJSON).
 func DecodePlan(b []byte) (*datapb.CompactionPlan, error) {
+	if trimmed := strings.TrimSpace(string(b)); strings.HasPrefix(trimmed, "{") {
+		plan, err := DecodePlanJSON([]byte(trimmed))
+		if err != nil {
+			return nil, fmt.Errorf("host: decode plan (protojson): %w", err)
+		}
+		return plan, nil
+	}
 	plan := new(datapb.CompactionPlan)
 	if err := decodeMessage(b, plan); err != nil {
 		return nil, fmt.Errorf("host: decode plan %w", err)

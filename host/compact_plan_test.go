@@ -198,3 +198,28 @@ func TestCompactFieldOptions(t *testing.T) {
 		t.Fatalf("uncompressed vectors take %d bytes, ZSTD %d: the option did not apply", plain, zstd)
 	}
 }
+
+// TestDecodePlanManifestPath: a storage-v3 manifest path, a field this
+// build's protobuf does not know, is refused wherever it appears in a JSON
+// plan; other unknown fields and an empty manifest path are ignored.
+func TestDecodePlanManifestPath(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"planID":"5","segmentBinlogs":[{"segmentID":"10"},{"segmentID":"11","manifestPath":"files/m/11/3"}]}`: "plan.segmentBinlogs[1].manifestPath is set",
+		`{"planID":"5","manifest_path":"x"}`:                      "plan.manifest_path is set",
+		`{"planID":"5","extra":{"deep":[{"manifestPath":7}]}}`:    "plan.extra.deep[0].manifestPath is set",
+		`{"planID":"5","segmentBinlogs":[{"manifestPath":""}]}`:   "",
+		`{"planID":"5","segmentBinlogs":[{"manifestPath":null}]}`: "",
+		`{"planID":"5","newerField":{"manifest":"not the key"}}`:  "",
+	} {
+		plan, err := DecodePlan([]byte(in))
+		if want == "" {
+			if err != nil || plan.GetPlanID() != 5 {
+				t.Errorf("DecodePlan(%s) = %v, %v; want plan 5", in, plan, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrInvalidPlan) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "plan 5") {
+			t.Errorf("DecodePlan(%s) = %v; want ErrInvalidPlan naming plan 5 and %q", in, err, want)
+		}
+	}
+}

@@ -78,10 +78,31 @@ func ParseParams(s string) (Params, error) {
 	if r.BFApplyBatchSize != nil && *r.BFApplyBatchSize > 0 {
 		p.BFApplyBatchSize = *r.BFApplyBatchSize
 	}
-	if p.StorageVersion != 0 {
-		return p, fmt.Errorf("json_params: storage_version %d is not supported (this host reads and writes storage v1 = 0)", p.StorageVersion)
+	if !KnownStorageVersion(p.StorageVersion) {
+		return p, fmt.Errorf("json_params: storage_version %d is not supported (this host writes 0 = storage v1 and 2 = storage v2)", p.StorageVersion)
 	}
 	return p, nil
+}
+
+// Storage versions as Milvus numbers them: Go's StorageV1 is 0 and
+// segcore's is 1, both meaning v1; 2 is the packed column-group format.
+const (
+	StorageV1 = 0
+	StorageV2 = 2
+)
+
+// KnownStorageVersion reports whether v is a storage version this host
+// reads and writes: 0 or 1 (v1) or 2 (v2). 3 marks Milvus's manifest
+// ("loon") segments, which it does not know.
+func KnownStorageVersion(v int64) bool { return v == 0 || v == 1 || v == StorageV2 }
+
+// OutputVersion is the storage version the plan asks its outputs in:
+// StorageV2 when json_params says 2, else StorageV1.
+func (p Params) OutputVersion() int64 {
+	if p.StorageVersion == StorageV2 {
+		return StorageV2
+	}
+	return StorageV1
 }
 
 // Plan is a validated plan with what the flows derive from it.

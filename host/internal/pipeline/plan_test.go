@@ -33,7 +33,8 @@ func TestParseParams(t *testing.T) {
 		t.Fatalf("explicit: %+v, %v", p, err)
 	}
 	for in, want := range map[string]string{
-		`{"storage_version":2}`:  "storage_version 2",
+		`{"storage_version":3}`:  "storage_version 3 is not supported",
+		`{"storage_version":-1}`: "storage_version -1 is not supported",
 		`{"binlog_max_size":-1}`: "binlog_max_size -1",
 		`[1]`:                    "json_params",
 	} {

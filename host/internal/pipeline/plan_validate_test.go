@@ -10,6 +10,7 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/compacthost/compacthost/storage/gen"
@@ -177,10 +178,20 @@ func TestValidateRefuses(t *testing.T) {
 		{"BM25 function", true, func(p *datapb.CompactionPlan) {
 			p.Schema.Functions = []*schemapb.FunctionSchema{{Name: "text_bm25", Type: schemapb.FunctionType_BM25, OutputFieldNames: []string{"sparse"}}}
 		}, `not supported yet: BM25 function "text_bm25" (outputs [sparse])`},
-		{"storage v2 segment", false, func(p *datapb.CompactionPlan) { p.SegmentBinlogs[1].StorageVersion = 2 },
-			"not supported yet: segment 11 has storage_version 2; this host reads storage v1 (0) only"},
-		{"storage v2 params", false, func(p *datapb.CompactionPlan) { p.JsonParams = `{"storage_version": 2}` },
-			"json_params: storage_version 2 is not supported"},
+		{"storage v3 segment", false, func(p *datapb.CompactionPlan) { p.SegmentBinlogs[1].StorageVersion = 3 },
+			"not supported: segment 11 has storage_version 3; this host reads 0 or 1 (storage v1) and 2 (storage v2)"},
+		{"storage v3 params", false, func(p *datapb.CompactionPlan) { p.JsonParams = `{"storage_version": 3}` },
+			"json_params: storage_version 3 is not supported (this host writes 0 = storage v1 and 2 = storage v2)"},
+		{"negative storage version", true, func(p *datapb.CompactionPlan) { p.SegmentBinlogs[0].StorageVersion = -1 },
+			"segment 20 has storage_version -1"},
+		{"segment field this build does not know", false, func(p *datapb.CompactionPlan) {
+			// Field 99, a string: what a newer DataCoord's manifest path would look like.
+			p.SegmentBinlogs[0].ProtoReflect().SetUnknown(protowire.AppendString(protowire.AppendTag(nil, 99, protowire.BytesType), "m/1"))
+		}, "not supported: segment 10 carries protobuf fields [99] that this build does not know"},
+		{"v2 group with a field outside the schema", false, func(p *datapb.CompactionPlan) {
+			p.SegmentBinlogs[0].StorageVersion = 2
+			p.SegmentBinlogs[0].FieldBinlogs[0].ChildFields = []int64{0, 1, 777}
+		}, "not supported yet: segment 10 column group 0 holds field 777, which the schema does not have"},
 		{"field outside the schema", false, func(p *datapb.CompactionPlan) { p.SegmentBinlogs[0].FieldBinlogs[4].FieldID = 999 },
 			"not supported yet: segment 10 has insert binlogs of field 999, which the schema does not have"},
 	} {
@@ -243,6 +254,34 @@ func TestValidateAccepts(t *testing.T) {
 			p.Schema.Functions = []*schemapb.FunctionSchema{{Name: "embed", Type: schemapb.FunctionType_TextEmbedding}}
 		}},
 		{"L0 range below inputs", true, func(p *datapb.CompactionPlan) { p.PreAllocatedLogIDs = &datapb.IDRange{Begin: 2, End: 4} }},
+		{"L0 on storage v2", true, func(p *datapb.CompactionPlan) {
+			p.JsonParams = `{"storage_version": 2}`
+			for _, s := range p.SegmentBinlogs {
+				s.StorageVersion = 2
+			}
+		}},
+		{"storage v1 by segcore's number", false, func(p *datapb.CompactionPlan) {
+			p.JsonParams = `{"storage_version": 1}`
+			p.SegmentBinlogs[0].StorageVersion = 1
+		}},
+		{"v2 and v1 inputs into v2", false, func(p *datapb.CompactionPlan) {
+			// Segment 11 as Milvus's default split writes it: group 0 (pk,
+			// RowID, Timestamp), group 1 (the other scalars), group 101 (vec).
+			p.JsonParams = `{"storage_version": 2}`
+			s := p.SegmentBinlogs[1]
+			s.StorageVersion = 2
+			s.FieldBinlogs = []*datapb.FieldBinlog{
+				{FieldID: 0, ChildFields: []int64{100, 0, 1}, Binlogs: []*datapb.Binlog{{LogID: 2000, EntriesNum: 100, MemorySize: 3000,
+					LogPath: "files/insert_log/1/2/11/0/2000"}}},
+				{FieldID: 1, ChildFields: []int64{102, 103}, Binlogs: []*datapb.Binlog{{LogID: 2001, EntriesNum: 100, MemorySize: 2000}}},
+				{FieldID: 101, ChildFields: []int64{101}, Binlogs: []*datapb.Binlog{{LogID: 2002, EntriesNum: 100, MemorySize: 1000}}},
+			}
+		}},
+		{"legacy v2 groups without child fields", false, func(p *datapb.CompactionPlan) {
+			s := p.SegmentBinlogs[0]
+			s.StorageVersion = 2
+			s.FieldBinlogs = []*datapb.FieldBinlog{{FieldID: 0, Binlogs: []*datapb.Binlog{{LogID: 1000, EntriesNum: 100, MemorySize: 6000}}}}
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := validMix()

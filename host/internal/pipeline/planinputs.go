@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"slices"
 	"strconv"
+
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
@@ -42,11 +45,37 @@ func checkSupported(plan *datapb.CompactionPlan) error {
 		}
 	}
 	for _, s := range plan.GetSegmentBinlogs() {
-		if v := s.GetStorageVersion(); v != 0 {
-			return fmt.Errorf("not supported yet: segment %d has storage_version %d; this host reads storage v1 (0) only", s.GetSegmentID(), v)
+		if v := s.GetStorageVersion(); !KnownStorageVersion(v) {
+			return fmt.Errorf("not supported: segment %d has storage_version %d; this host reads 0 or 1 (storage v1) and 2 (storage v2)", s.GetSegmentID(), v)
+		}
+		// A newer DataCoord's field (a storage-v3 manifest path, say)
+		// changes how the segment is read: refuse rather than ignore it.
+		if u := unknownFieldNumbers(s.ProtoReflect().GetUnknown()); len(u) > 0 {
+			return fmt.Errorf("not supported: segment %d carries protobuf fields %v that this build does not know; reading it without them could misread its data", s.GetSegmentID(), u)
 		}
 	}
 	return nil
+}
+
+// unknownFieldNumbers lists the field numbers in raw unknown-field bytes.
+func unknownFieldNumbers(b []byte) []protowire.Number {
+	var nums []protowire.Number
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return append(nums, -1)
+		}
+		b = b[n:]
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return append(nums, num)
+		}
+		b = b[m:]
+		if !slices.Contains(nums, num) {
+			nums = append(nums, num)
+		}
+	}
+	return nums
 }
 
 // checkSegmentIDs refuses non-positive collection, partition and segment
@@ -117,9 +146,12 @@ func collectLogs(plan *datapb.CompactionPlan) (*inputs, error) {
 				if fb == nil {
 					return nil, fmt.Errorf("segment %d: nil %s entry", s.GetSegmentID(), g.kind)
 				}
-				if g.kind == milvuspath.KindInsert && fieldByID(plan.GetSchema(), fb.GetFieldID()) == nil {
-					return nil, fmt.Errorf("not supported yet: segment %d has insert binlogs of field %d, which the schema does not have; they would be dropped",
-						s.GetSegmentID(), fb.GetFieldID())
+				ratio := int64(1)
+				if g.kind == milvuspath.KindInsert {
+					var err error
+					if ratio, err = insertRatio(plan.GetSchema(), s, fb); err != nil {
+						return nil, err
+					}
 				}
 				for _, b := range fb.GetBinlogs() {
 					l, err := checkLog(s, g.kind, fb.GetFieldID(), b)
@@ -137,9 +169,6 @@ func collectLogs(plan *datapb.CompactionPlan) (*inputs, error) {
 					keys[key] = fmt.Sprintf("segment %d %s %s", s.GetSegmentID(), g.kind, l.ref)
 					in.logs = append(in.logs, l)
 					if g.kind == milvuspath.KindInsert {
-						// The writer flushes chunks by Milvus's scaled size
-						// (an Array<Int64> counts 8x its memory_size).
-						ratio := binlog.ExpansionRatio(fieldByID(plan.GetSchema(), fb.GetFieldID()))
 						in.insertBytes = satAdd(in.insertBytes, satMul(b.GetMemorySize(), ratio))
 					}
 				}
@@ -147,6 +176,41 @@ func collectLogs(plan *datapb.CompactionPlan) (*inputs, error) {
 		}
 	}
 	return in, nil
+}
+
+// insertRatio checks that an insert FieldBinlog holds only schema fields
+// (a field outside the schema would be dropped) and returns the most its
+// bytes can grow as the writer counts chunks (an Array<Int64> counts 8x
+// its memory_size: binlog.ExpansionRatio). A v1 FieldBinlog is one field;
+// a v2 one is a column group whose child_fields name its fields, or, in
+// legacy metadata without child_fields, whatever its files say, so every
+// schema field is assumed.
+func insertRatio(schema *schemapb.CollectionSchema, s *datapb.CompactionSegmentBinlogs, fb *datapb.FieldBinlog) (int64, error) {
+	if s.GetStorageVersion() != StorageV2 {
+		f := fieldByID(schema, fb.GetFieldID())
+		if f == nil {
+			return 0, fmt.Errorf("not supported yet: segment %d has insert binlogs of field %d, which the schema does not have; they would be dropped",
+				s.GetSegmentID(), fb.GetFieldID())
+		}
+		return binlog.ExpansionRatio(f), nil
+	}
+	fields := schema.GetFields()
+	if children := fb.GetChildFields(); len(children) > 0 {
+		fields = make([]*schemapb.FieldSchema, 0, len(children))
+		for _, id := range children {
+			f := fieldByID(schema, id)
+			if f == nil {
+				return 0, fmt.Errorf("not supported yet: segment %d column group %d holds field %d, which the schema does not have; it would be dropped",
+					s.GetSegmentID(), fb.GetFieldID(), id)
+			}
+			fields = append(fields, f)
+		}
+	}
+	ratio := int64(1)
+	for _, f := range fields {
+		ratio = max(ratio, binlog.ExpansionRatio(f))
+	}
+	return ratio, nil
 }
 
 // checkLog returns one binlog's identity after checking its metadata.

@@ -2,12 +2,14 @@ package server
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"mime"
 
 	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/compacthost/compacthost/host"
 )
 
 // ContentTypeProtobuf marks a binary protobuf request body.
@@ -17,7 +19,7 @@ const ContentTypeProtobuf = "application/x-protobuf"
 // is application/x-protobuf, protojson otherwise. It checks only what the
 // server needs to queue the plan (a plan ID and at least one segment); the
 // compactor validates the rest. Unknown JSON fields (from newer Milvus
-// versions) are ignored.
+// versions) are ignored, except a manifest path (host.DecodePlanJSON).
 func DecodePlan(body []byte, contentType string) (*datapb.CompactionPlan, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, fmt.Errorf("empty request body: want a CompactionPlan as protojson or binary protobuf")
@@ -27,8 +29,12 @@ func DecodePlan(body []byte, contentType string) (*datapb.CompactionPlan, error)
 		if err := proto.Unmarshal(body, plan); err != nil {
 			return nil, fmt.Errorf("plan is not a binary protobuf CompactionPlan: %w", err)
 		}
-	} else if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(body, plan); err != nil {
+	} else if p, err := host.DecodePlanJSON(body); errors.Is(err, host.ErrInvalidPlan) {
+		return nil, err
+	} else if err != nil {
 		return nil, fmt.Errorf("plan is not a protojson CompactionPlan: %w", err)
+	} else {
+		plan = p
 	}
 	if plan.GetPlanID() == 0 {
 		return nil, fmt.Errorf("plan has no planID")
