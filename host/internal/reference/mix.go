@@ -124,7 +124,7 @@ func Mix(ctx context.Context, store objstore.Store, root string, plan *datapb.Co
 	for k, seg := range plan.GetSegmentBinlogs() {
 		allSorted = allSorted && seg.GetIsSorted()
 		id := seg.GetSegmentID()
-		tbl, err := readInsert(ctx, store, id, schema.GetFields(), seg.GetFieldBinlogs())
+		tbl, err := readSegment(ctx, store, id, seg.GetStorageVersion(), schema.GetFields(), seg.GetFieldBinlogs())
 		if err != nil {
 			return fail(err)
 		}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
+	"strconv"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
@@ -101,31 +103,10 @@ func readOutput(ctx context.Context, store objstore.Store, root string, coll, pa
 	if err := milvuspath.FillPaths(root, milvuspath.KindInsert, coll, part, id, fbs); err != nil {
 		return nil, err
 	}
-	files := -1
-	for _, f := range schema.GetFields() {
-		var n, entries int64
-		for _, fb := range fbs {
-			if fb.GetFieldID() == f.GetFieldID() {
-				n += int64(len(fb.GetBinlogs()))
-				for _, b := range fb.GetBinlogs() {
-					entries += b.GetEntriesNum()
-				}
-			}
-		}
-		if n == 0 {
-			return nil, fmt.Errorf("output segment %d has no insert log for field %d (%s)", id, f.GetFieldID(), f.GetName())
-		}
-		if files >= 0 && int(n) != files {
-			return nil, fmt.Errorf("output segment %d: field %d (%s) has %d insert logs, other fields %d",
-				id, f.GetFieldID(), f.GetName(), n, files)
-		}
-		files = int(n)
-		if entries != seg.GetNumOfRows() {
-			return nil, fmt.Errorf("output segment %d: field %d insert logs sum entries_num %d, num_of_rows is %d",
-				id, f.GetFieldID(), entries, seg.GetNumOfRows())
-		}
+	if err := checkOutputLogs(seg, schema, fbs); err != nil {
+		return nil, err
 	}
-	tbl, err := readInsert(ctx, store, id, schema.GetFields(), fbs)
+	tbl, err := readSegment(ctx, store, id, seg.GetStorageVersion(), schema.GetFields(), fbs)
 	if err != nil {
 		return nil, err
 	}
@@ -211,6 +192,63 @@ func checkOutputStats(ctx context.Context, store objstore.Store, root string, co
 			return fmt.Errorf("output segment %d: pk stats %v range [%s, %s], rows span [%s, %s]",
 				id, keys, formatValue(gotLo), formatValue(gotHi), formatValue(lo), formatValue(hi))
 		}
+	}
+	return nil
+}
+
+// checkOutputLogs checks an output's insert log metadata: every schema
+// field in exactly one FieldBinlog (v1: its fieldID; v2: a column group's
+// child_fields, the group's directory in every key), every FieldBinlog
+// with as many files, and each summing entries_num to num_of_rows.
+func checkOutputLogs(seg *datapb.CompactionSegment, schema *schemapb.CollectionSchema, fbs []*datapb.FieldBinlog) error {
+	id := seg.GetSegmentID()
+	v2 := seg.GetStorageVersion() == storageV2
+	if v := seg.GetStorageVersion(); v != 0 && !v2 {
+		return fmt.Errorf("output segment %d has storage_version %d, want 0 or 2", id, v)
+	}
+	holder := map[int64]int64{}
+	files := -1
+	for _, fb := range fbs {
+		covers := []int64{fb.GetFieldID()}
+		if v2 {
+			covers = fb.GetChildFields()
+			if len(covers) == 0 {
+				return fmt.Errorf("output segment %d: column group %d has no child_fields", id, fb.GetFieldID())
+			}
+			if g := fb.GetFieldID(); g >= 100 && !slices.Equal(covers, []int64{g}) {
+				return fmt.Errorf("output segment %d: column group %d holds fields %v; a group ID of 100 or more must be its one field's ID", id, g, covers)
+			}
+		} else if len(fb.GetChildFields()) > 0 {
+			return fmt.Errorf("output segment %d: storage v1 field %d has child_fields %v", id, fb.GetFieldID(), fb.GetChildFields())
+		}
+		for _, f := range covers {
+			if prev, dup := holder[f]; dup {
+				return fmt.Errorf("output segment %d: field %d is in insert logs %d and %d", id, f, prev, fb.GetFieldID())
+			}
+			holder[f] = fb.GetFieldID()
+		}
+		if files >= 0 && len(fb.GetBinlogs()) != files {
+			return fmt.Errorf("output segment %d: insert logs %d have %d files, others %d", id, fb.GetFieldID(), len(fb.GetBinlogs()), files)
+		}
+		files = len(fb.GetBinlogs())
+		var entries int64
+		for _, b := range fb.GetBinlogs() {
+			entries += b.GetEntriesNum()
+			if dir := path.Base(path.Dir(b.GetLogPath())); v2 && dir != strconv.FormatInt(fb.GetFieldID(), 10) {
+				return fmt.Errorf("output segment %d: column group %d file %q is not under its group's directory", id, fb.GetFieldID(), b.GetLogPath())
+			}
+		}
+		if entries != seg.GetNumOfRows() {
+			return fmt.Errorf("output segment %d: insert logs %d sum entries_num %d, num_of_rows is %d", id, fb.GetFieldID(), entries, seg.GetNumOfRows())
+		}
+	}
+	for _, f := range schema.GetFields() {
+		if _, ok := holder[f.GetFieldID()]; !ok {
+			return fmt.Errorf("output segment %d has no insert log for field %d (%s)", id, f.GetFieldID(), f.GetName())
+		}
+	}
+	if len(holder) != len(schema.GetFields()) {
+		return fmt.Errorf("output segment %d: insert logs hold %d fields, the schema has %d", id, len(holder), len(schema.GetFields()))
 	}
 	return nil
 }
