@@ -19,6 +19,7 @@ import (
 	"github.com/compacthost/compacthost/mempool"
 	"github.com/compacthost/compacthost/storage/binlog"
 	"github.com/compacthost/compacthost/storage/objstore"
+	"github.com/compacthost/compacthost/storage/packed"
 )
 
 // Defaults of Options' zero values.
@@ -29,6 +30,14 @@ const (
 	// DefaultUploadParallelism bounds the output objects encoded and
 	// uploaded at once.
 	DefaultUploadParallelism = 4
+)
+
+// Storage versions for Options.OutputStorageVersion, numbered as Milvus's
+// segcore numbers them (Milvus's Go code calls v1 0).
+const (
+	StorageFromPlan = 0 // json_params.storage_version: 2 is v2, anything else v1
+	StorageV1       = 1 // binlogs with a descriptor, one file per field per chunk
+	StorageV2       = 2 // packed column-group Parquet files (Milvus 2.6's default)
 )
 
 // ErrInvalidPlan is wrapped by every plan validation error.
@@ -75,6 +84,14 @@ type Options struct {
 	// object-store outage is waited out (default 1 minute). Objects still
 	// there after it are logged as one WARN line and named in the error.
 	CleanupTimeout time.Duration
+	// OutputStorageVersion overrides the storage version of mix outputs,
+	// which otherwise follows the plan's json_params.storage_version:
+	// StorageFromPlan (0), StorageV1 (1) or StorageV2 (2). Inputs are
+	// always read in their own versions.
+	OutputStorageVersion int64
+	// SplitPolicy chooses the column groups of storage-v2 outputs; nil
+	// means Milvus's DataNode defaults (packed.DefaultSplitPolicy).
+	SplitPolicy *packed.SplitPolicy
 	// FieldOptions overrides the binlog writer options per field ID, e.g.
 	// uncompressed vectors. Default: Milvus's (ZSTD level 3).
 	FieldOptions map[int64]binlog.WriterOptions
@@ -126,6 +143,11 @@ func New(ctx context.Context, opts Options) (*Host, error) {
 		opts.RootPath = DefaultRootPath
 	}
 	opts.RootPath = strings.Trim(opts.RootPath, "/")
+	switch opts.OutputStorageVersion {
+	case StorageFromPlan, StorageV1, StorageV2:
+	default:
+		return nil, fmt.Errorf("host: Options.OutputStorageVersion %d is not one of 0 (from the plan), 1 (storage v1), 2 (storage v2)", opts.OutputStorageVersion)
+	}
 	if opts.BatchRows <= 0 {
 		opts.BatchRows = DefaultBatchRows
 	}

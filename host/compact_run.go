@@ -106,7 +106,7 @@ func (h *Host) Compact(ctx context.Context, plan *datapb.CompactionPlan, opts ..
 		cfg := pipeline.Config{Store: h.opts.Store, Root: h.opts.RootPath, Grant: grant, BatchRows: h.opts.BatchRows,
 			ReadParallelism: h.opts.ReadParallelism, UploadParallelism: h.opts.UploadParallelism,
 			FieldOptions: h.opts.FieldOptions, Logger: h.log, HeldBudget: est.HostReadBatches,
-			CleanupTimeout: h.opts.CleanupTimeout}
+			CleanupTimeout: h.opts.CleanupTimeout, OutputVersion: h.opts.OutputStorageVersion, SplitPolicy: h.opts.SplitPolicy}
 		if h.opts.Progress != nil {
 			cfg.Progress = func(pr pipeline.Progress) { h.opts.Progress(Progress(pr)) }
 		}

@@ -96,10 +96,16 @@ const (
 // ("loon") segments, which it does not know.
 func KnownStorageVersion(v int64) bool { return v == 0 || v == 1 || v == StorageV2 }
 
-// OutputVersion is the storage version the plan asks its outputs in:
-// StorageV2 when json_params says 2, else StorageV1.
-func (p Params) OutputVersion() int64 {
-	if p.StorageVersion == StorageV2 {
+// OutputVersion is the storage version of the outputs: override when it
+// is 1 (v1) or 2 (v2), else what json_params asks (2 is v2, anything else
+// v1). The result is StorageV1 (0) or StorageV2, as Milvus's Go code and
+// CompactionSegment.storage_version number them.
+func (p Params) OutputVersion(override int64) int64 {
+	v := p.StorageVersion
+	if override != 0 {
+		v = override
+	}
+	if v == StorageV2 {
 		return StorageV2
 	}
 	return StorageV1

@@ -21,6 +21,7 @@ import (
 	"github.com/compacthost/compacthost/storage/deltalog"
 	"github.com/compacthost/compacthost/storage/milvuspath"
 	"github.com/compacthost/compacthost/storage/objstore"
+	"github.com/compacthost/compacthost/storage/packed"
 )
 
 // Guest is the strategy of one task: a wasm instance or a natively linked
@@ -82,8 +83,12 @@ type Config struct {
 	ReadParallelism   int
 	UploadParallelism int
 	FieldOptions      map[int64]binlog.WriterOptions
-	Progress          func(Progress)
-	Logger            hclog.Logger
+	// OutputVersion overrides the plan's output storage version: 0 follows
+	// json_params, 1 writes storage v1, 2 storage v2.
+	OutputVersion int64
+	SplitPolicy   *packed.SplitPolicy // v2 column groups; nil means Milvus's defaults
+	Progress      func(Progress)
+	Logger        hclog.Logger
 	// HeldBudget is the row bytes of input batches held for the write stage
 	// beyond which the strategy waits for the write stage to catch up with
 	// its decisions (default 64 MiB).
