@@ -33,6 +33,7 @@ type runFlags struct {
 	progress string
 	debug    bool
 	logJSON  bool
+	version  outputVersion
 }
 
 // runTwins are the root command's environment variables.
@@ -40,7 +41,7 @@ var runTwins = envTwins{
 	"plugin": "COMPACT_HOST_PLUGIN", "plan": "COMPACT_HOST_PLAN", "root-path": "COMPACT_HOST_ROOT_PATH",
 	"memory": "COMPACT_HOST_MEMORY", "policy": "COMPACT_HOST_POLICY", "timeout": "COMPACT_HOST_TIMEOUT",
 	"cache-dir": "COMPACT_HOST_CACHE_DIR", "progress": "COMPACT_HOST_PROGRESS", "debug": "COMPACT_HOST_DEBUG",
-	"log-json": "COMPACT_HOST_LOG_JSON",
+	"log-json": "COMPACT_HOST_LOG_JSON", "storage-version": "COMPACT_HOST_STORAGE_VERSION",
 }
 
 func (f *runFlags) register(cmd *cobra.Command) {
@@ -57,6 +58,7 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal, log lines otherwise), bar, log or none")
 	fs.BoolVar(&f.debug, "debug", false, "debug logs, and full error detail (wasm stack, guest output) on failure")
 	fs.BoolVar(&f.logJSON, "log-json", false, "logs as JSON lines on stderr")
+	fs.Var(&f.version, "storage-version", storageVersionUsage)
 	runTwins.describe(fs)
 }
 
@@ -121,7 +123,8 @@ func runPlan(cmd *cobra.Command, f *runFlags) error {
 	prog := newProgressReporter(f.progress, os.Stderr, log, expectedRows(plan))
 	h, err := host.New(ctx, host.Options{
 		Store: store, RootPath: f.root, Pool: pool, Logger: log, Progress: prog.update, LimitHeap: true,
-		RuntimeConfig: host.Config{CacheDir: f.cacheDir, Logger: log, TaskTimeout: f.timeout},
+		OutputStorageVersion: int64(f.version),
+		RuntimeConfig:        host.Config{CacheDir: f.cacheDir, Logger: log, TaskTimeout: f.timeout},
 	})
 	if err != nil {
 		return f.timedOut(ctx, "starting the wasm runtime", withCode(exitFailure, err))

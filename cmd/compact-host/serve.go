@@ -32,6 +32,7 @@ type serveOptions struct {
 	taskTimeout     time.Duration
 	shutdownTimeout time.Duration
 	cacheDir        string
+	version         outputVersion
 	rootPath        string
 	logJSON         bool
 	logLevel        string
@@ -58,7 +59,7 @@ func newServeCommand() *cobra.Command {
 		"memory": "COMPACT_HOST_MEMORY", "policy": "COMPACT_HOST_POLICY", "workers": "COMPACT_HOST_WORKERS",
 		"queue": "COMPACT_HOST_QUEUE", "history": "COMPACT_HOST_HISTORY", "task-timeout": "COMPACT_HOST_TASK_TIMEOUT",
 		"shutdown-timeout": "COMPACT_HOST_SHUTDOWN_TIMEOUT", "cache-dir": "COMPACT_HOST_CACHE_DIR",
-		"root-path": "COMPACT_HOST_ROOT_PATH", "log-json": "COMPACT_HOST_LOG_JSON", "log-level": "COMPACT_HOST_LOG_LEVEL",
+		"storage-version": "COMPACT_HOST_STORAGE_VERSION", "root-path": "COMPACT_HOST_ROOT_PATH", "log-json": "COMPACT_HOST_LOG_JSON", "log-level": "COMPACT_HOST_LOG_LEVEL",
 		"token-file": "COMPACT_HOST_TOKEN_FILE", "insecure-no-auth": "COMPACT_HOST_INSECURE_NO_AUTH",
 		"open-health-metrics": "COMPACT_HOST_OPEN_HEALTH_METRICS", "tls-cert": "COMPACT_HOST_TLS_CERT", "tls-key": "COMPACT_HOST_TLS_KEY",
 		"read-header-timeout": "COMPACT_HOST_READ_HEADER_TIMEOUT", "body-timeout": "COMPACT_HOST_BODY_TIMEOUT",
@@ -132,6 +133,7 @@ cause "shutdown", and the process exits 0. A second signal exits at once.`,
 	fs.DurationVar(&o.taskTimeout, "task-timeout", host.DefaultTaskTimeout, "deadline of one task, from when it starts running")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "on SIGTERM, how long running tasks may finish before they are cancelled")
 	fs.StringVar(&o.cacheDir, "cache-dir", "", "directory for wazero's compiled-code cache (default: in memory)")
+	fs.Var(&o.version, "storage-version", storageVersionUsage)
 	fs.StringVar(&o.rootPath, "root-path", host.DefaultRootPath, "Milvus rootPath: the prefix of every log key in the store")
 	fs.BoolVar(&o.logJSON, "log-json", false, "log JSON lines on stderr")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: trace, debug, info, warn or error")
@@ -246,6 +248,7 @@ func runServe(parent context.Context, sf *storageFlags, o serveOptions) error {
 	h, err := host.New(ctx, host.Options{
 		Store: store, RootPath: o.rootPath, Runtime: rt, Plugins: reg, Pool: pool,
 		Logger: log, Progress: comp.report, TaskTimeout: o.taskTimeout, LimitHeap: true,
+		OutputStorageVersion: int64(o.version),
 	})
 	if err != nil {
 		return err
