@@ -45,6 +45,9 @@ type DataSpec struct {
 	L0Deletes      int
 	RowsPerSegment int
 	CollectionID   int64 // distinct collections for concurrent plans (0 = gen's default)
+	// StorageVersion is the segments' storage version (0 = v1, 2 = v2);
+	// gen's mix plan then asks for outputs in the same version.
+	StorageVersion int64
 }
 
 // Name is the dataset's cache directory name.
@@ -58,6 +61,9 @@ func (s DataSpec) Name() string {
 	}
 	if s.CollectionID != 0 {
 		n += fmt.Sprintf("-c%d", s.CollectionID)
+	}
+	if s.StorageVersion != 0 {
+		n += fmt.Sprintf("-v%d", s.StorageVersion)
 	}
 	return n
 }
@@ -112,6 +118,7 @@ func (s DataSpec) GenConfig(ctx context.Context) (gen.Config, error) {
 	c.Dim, c.Segments, c.Sorted = s.Dim, s.Segments, s.Sorted
 	c.ExpiredFraction, c.TTL = 0, 0
 	c.CompressPaths = false
+	c.StorageVersion = s.StorageVersion
 	if s.CollectionID != 0 {
 		c.CollectionID = s.CollectionID
 	}

@@ -7,7 +7,7 @@ import (
 )
 
 // Suite names, in the order a full run executes them.
-var SuiteNames = []string{"headline", "memory", "memknobs", "scaling", "l0", "hotswap", "concurrency", "minio", "zstd"}
+var SuiteNames = []string{"headline", "v2", "memory", "memknobs", "scaling", "l0", "hotswap", "concurrency", "minio", "zstd"}
 
 // Options sizes the suites.
 type Options struct {
@@ -58,6 +58,20 @@ func Cases(suite string, o Options) ([]Case, error) {
 				c.Data, c.Reps = ds, o.Reps
 				c.Name = caseName("headline", string(reg), c)
 				cs = append(cs, c)
+			}
+		}
+	case "v2":
+		// Storage v2 in and out against v1 in and out, per delete regime,
+		// on the headline's data (the same rows in either format).
+		for _, reg := range Regimes {
+			for _, v := range []int64{0, 2} {
+				ds := mixSpec(o, o.Size, reg)
+				ds.StorageVersion = v
+				for _, c := range []Case{{Kind: KindMix, Mode: ModeWasm}, {Kind: KindMix, Mode: ModeNative}} {
+					c.Data, c.Reps = ds, o.Reps
+					c.Name = caseName("v2", fmt.Sprintf("%s/v%d", reg, max(v, 1)), c)
+					cs = append(cs, c)
+				}
 			}
 		}
 	case "memory":
