@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -20,45 +21,30 @@ import (
 
 	"github.com/compacthost/compacthost/host/internal/segread"
 	"github.com/compacthost/compacthost/storage/binlog"
+	"github.com/compacthost/compacthost/storage/gen"
 )
 
-// v2Types are the DataTypes the binlog and packed writers map to Arrow,
-// with the dim a vector gets here.
-var v2Types = []struct {
-	t   schemapb.DataType
-	dim int
-}{
-	{schemapb.DataType_Bool, 0}, {schemapb.DataType_Int8, 0}, {schemapb.DataType_Int16, 0},
-	{schemapb.DataType_Int32, 0}, {schemapb.DataType_Int64, 0}, {schemapb.DataType_Timestamptz, 0},
-	{schemapb.DataType_Float, 0}, {schemapb.DataType_Double, 0}, {schemapb.DataType_String, 0},
-	{schemapb.DataType_VarChar, 0}, {schemapb.DataType_Text, 0}, {schemapb.DataType_Array, 0},
-	{schemapb.DataType_JSON, 0}, {schemapb.DataType_SparseFloatVector, 0},
-	{schemapb.DataType_BinaryVector, 24}, {schemapb.DataType_FloatVector, 3},
-	{schemapb.DataType_Float16Vector, 5}, {schemapb.DataType_BFloat16Vector, 2},
-	{schemapb.DataType_Int8Vector, 7},
-}
-
-// v2PartitionKey is the field v2Schema marks as partition key (the Int64
-// one), which the system group takes.
-const v2PartitionKey = 105
-
-// v2Schema has the pk (100), one field per v2Types entry from 101 on, then
-// RowID and Timestamp, appended last as RootCoord appends them.
+// v2Schema has the pk (100), then a field of every DataType the binlog and
+// packed writers map to Arrow, in DataType number order from 101 (the Int64
+// one a partition key, which the system group takes), then RowID and
+// Timestamp, appended last as RootCoord appends them.
 func v2Schema(pkType schemapb.DataType, nullable bool) *schemapb.CollectionSchema {
 	s := &schemapb.CollectionSchema{Name: "every_type", Fields: []*schemapb.FieldSchema{
 		{FieldID: 100, Name: "pk", DataType: pkType, IsPrimaryKey: true,
 			TypeParams: []*commonpb.KeyValuePair{{Key: "max_length", Value: "32"}}},
 	}}
-	for i, vt := range v2Types {
-		f := &schemapb.FieldSchema{FieldID: int64(101 + i), Name: "f_" + vt.t.String(), DataType: vt.t, Nullable: nullable}
-		if vt.dim > 0 {
-			f.TypeParams = []*commonpb.KeyValuePair{{Key: "dim", Value: strconv.Itoa(vt.dim)}}
+	var types []schemapb.DataType
+	for n := range schemapb.DataType_name {
+		types = append(types, schemapb.DataType(n))
+	}
+	slices.Sort(types)
+	for _, dt := range types {
+		f := &schemapb.FieldSchema{FieldID: 101 + int64(len(s.Fields)-1), Name: "f_" + dt.String(), DataType: dt,
+			Nullable: nullable, ElementType: schemapb.DataType_Int32, IsPartitionKey: dt == schemapb.DataType_Int64,
+			TypeParams: []*commonpb.KeyValuePair{{Key: "dim", Value: strconv.Itoa(2 + int(dt)%7)}}}
+		if _, err := binlog.ArrowType(f); err == nil {
+			s.Fields = append(s.Fields, f)
 		}
-		if vt.t == schemapb.DataType_Array {
-			f.ElementType = schemapb.DataType_Int32
-		}
-		f.IsPartitionKey = f.FieldID == v2PartitionKey
-		s.Fields = append(s.Fields, f)
 	}
 	s.Fields = append(s.Fields,
 		&schemapb.FieldSchema{FieldID: 0, Name: "RowID", DataType: schemapb.DataType_Int64},
@@ -138,7 +124,8 @@ func v2Value(t testing.TB, f *schemapb.FieldSchema, base, n int) arrow.Array {
 // given sizes (v2Value's rows, for in.feed and checkStats).
 func v2Input(t testing.TB, s *schemapb.CollectionSchema, sizes ...int) *input {
 	t.Helper()
-	in := &input{all: map[int64]arrow.Array{}}
+	in := &input{all: map[int64]arrow.Array{}, col: &gen.Collection{Schema: s,
+		Config: gen.Config{CollectionID: 451, PartitionID: 452, Channel: "ch-v2"}}}
 	base := 0
 	for _, n := range sizes {
 		b := &segread.Batch{FirstRow: int64(base), Rows: n, Columns: map[int64]arrow.Array{}}
@@ -151,14 +138,7 @@ func v2Input(t testing.TB, s *schemapb.CollectionSchema, sizes ...int) *input {
 	for _, f := range s.Fields {
 		in.all[f.FieldID] = v2Value(t, f, 0, base)
 	}
-	t.Cleanup(func() {
-		for _, b := range in.batches {
-			b.Release()
-		}
-		for _, a := range in.all {
-			a.Release()
-		}
-	})
+	in.releaseAtCleanup(t)
 	return in
 }
 
