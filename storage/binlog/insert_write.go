@@ -168,7 +168,7 @@ func (e *Encoded) Reader() io.Reader {
 // the chunks' MemorySize, so a column that does not compress (vectors) is
 // encoded without the buffer ever growing.
 func EncodeInsertChunks(d Descriptor, field *schemapb.FieldSchema, chunks []arrow.Array, opts WriterOptions) (*Encoded, error) {
-	mem := memorySizeChunks(chunks)
+	mem := MemorySizeChunks(chunks)
 	var rows int64
 	for _, c := range chunks {
 		rows += int64(c.Len())

@@ -103,11 +103,12 @@ func MemorySize(col arrow.Array) int64 {
 	return dataSize(col.Data())
 }
 
-// memorySizeChunks is MemorySize of the chunks concatenated (what
+// MemorySizeChunks is MemorySize of the chunks concatenated (what
 // array.Concatenate would return: a validity bitmap only when some chunk
 // has a null), without concatenating them: bit-packed and offset buffers
-// are counted once for all rows, not rounded or started per chunk.
-func memorySizeChunks(chunks []arrow.Array) int64 {
+// are counted once for all rows, not rounded or started per chunk. The
+// chunks must share one type.
+func MemorySizeChunks(chunks []arrow.Array) int64 {
 	if len(chunks) == 1 {
 		return MemorySize(chunks[0])
 	}

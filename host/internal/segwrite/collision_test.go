@@ -15,6 +15,7 @@ import (
 	"github.com/compacthost/compacthost/host/internal/segwrite"
 	"github.com/compacthost/compacthost/storage/objstore"
 	"github.com/compacthost/compacthost/storage/objstore/objstoretest"
+	"github.com/compacthost/compacthost/storage/packed"
 )
 
 // writeAll appends every input row to output 0 in batches and closes the
@@ -30,59 +31,78 @@ func writeAll(in *input, w *segwrite.Writer) error {
 	return err
 }
 
-// TestCollisionKeepsExistingObject: an object already under one of the
-// keys the writer will use (the stats log, the first binlog of the second
-// chunk) makes the write fail with an error naming that key; the object is
-// byte-identical afterwards and Abort removes everything else the writer
-// wrote, and nothing more.
+// TestCollisionKeepsExistingObject: in either storage version, an object
+// already under one of the keys the writer will use (the stats log, the
+// first insert object of the second chunk) makes the write fail with an
+// error naming that key; the object is byte-identical afterwards and Abort
+// removes everything else the writer wrote, and nothing more.
 func TestCollisionKeepsExistingObject(t *testing.T) {
 	objstoretest.Run(t, func(t *testing.T, store objstore.Store) {
 		in := loadInput(t, store, smallConfig(schemapb.DataType_Int64), 1000)
-		w, _ := newWriter(t, store, in, 32<<10, nil)
-		if err := writeAll(in, w); err != nil {
+		groups, err := packed.SplitGroups(in.col.Schema, packed.DefaultSplitPolicy(), nil)
+		if err != nil {
 			t.Fatal(err)
 		}
-		keys := listKeys(t, store, "out/")
-		if err := w.Abort(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		fields := int64(len(in.col.Schema.GetFields()))
-		c := in.col.Config
-		secondChunk := fmt.Sprintf("out/insert_log/%d/%d/%d/%d/%d", c.CollectionID, c.PartitionID, segBase,
-			in.col.Schema.GetFields()[0].GetFieldID(), logBase+fields)
-		var stats string
-		for _, k := range keys {
-			if strings.Contains(k, "/stats_log/") {
-				stats = k
-			}
-		}
-		if stats == "" || !slices.Contains(keys, secondChunk) {
-			t.Fatalf("outputs %v lack a stats log or %s", keys, secondChunk)
-		}
-		for _, victim := range []string{secondChunk, stats} {
-			t.Run(victim[strings.Index(victim, "/")+1:strings.Index(victim, "_log")], func(t *testing.T) {
-				theirs := []byte("an object this task did not write")
-				put(t, store, victim, theirs)
-				w, _ := newWriter(t, store, in, 32<<10, nil)
-				err := writeAll(in, w)
-				if !errors.Is(err, objstore.ErrExist) || !strings.Contains(err.Error(), fmt.Sprintf("%q", victim)) {
-					t.Fatalf("write over %s: error %v, want ErrExist naming the key", victim, err)
-				}
-				if err := w.Abort(context.Background()); err != nil {
-					t.Fatalf("Abort: %v", err)
-				}
-				if left := listKeys(t, store, "out/"); !slices.Equal(left, []string{victim}) {
-					t.Fatalf("after Abort the store holds %v, want only %s", left, victim)
-				}
-				if got := objstoretest.ReadAll(t, store, victim); string(got) != string(theirs) {
-					t.Fatalf("%s was changed to %d bytes", victim, len(got))
-				}
-				if err := store.Delete(context.Background(), victim); err != nil {
-					t.Fatal(err)
-				}
+		for _, tc := range []struct {
+			version  int64
+			perChunk int64 // insert objects (log IDs) per chunk
+			firstDir int64 // the key directory of a chunk's first object
+		}{
+			{0, int64(len(in.col.Schema.GetFields())), in.col.Schema.GetFields()[0].GetFieldID()},
+			{2, int64(len(groups)), groups[0].ID},
+		} {
+			t.Run(fmt.Sprintf("v%d", tc.version), func(t *testing.T) {
+				version := func(c *segwrite.Config) { c.StorageVersion = tc.version }
+				checkCollisions(t, store, in, version, tc.perChunk, tc.firstDir)
 			})
 		}
 	})
+}
+
+func checkCollisions(t *testing.T, store objstore.Store, in *input, version func(*segwrite.Config), perChunk, firstDir int64) {
+	t.Helper()
+	w, _ := newWriter(t, store, in, 32<<10, version)
+	if err := writeAll(in, w); err != nil {
+		t.Fatal(err)
+	}
+	keys := listKeys(t, store, "out/")
+	if err := w.Abort(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c := in.col.Config
+	secondChunk := fmt.Sprintf("out/insert_log/%d/%d/%d/%d/%d", c.CollectionID, c.PartitionID, segBase, firstDir, logBase+perChunk)
+	var stats string
+	for _, k := range keys {
+		if strings.Contains(k, "/stats_log/") {
+			stats = k
+		}
+	}
+	if stats == "" || !slices.Contains(keys, secondChunk) {
+		t.Fatalf("outputs %v lack a stats log or %s", keys, secondChunk)
+	}
+	for _, victim := range []string{secondChunk, stats} {
+		t.Run(victim[strings.Index(victim, "/")+1:strings.Index(victim, "_log")], func(t *testing.T) {
+			theirs := []byte("an object this task did not write")
+			put(t, store, victim, theirs)
+			w, _ := newWriter(t, store, in, 32<<10, version)
+			err := writeAll(in, w)
+			if !errors.Is(err, objstore.ErrExist) || !strings.Contains(err.Error(), fmt.Sprintf("%q", victim)) {
+				t.Fatalf("write over %s: error %v, want ErrExist naming the key", victim, err)
+			}
+			if err := w.Abort(context.Background()); err != nil {
+				t.Fatalf("Abort: %v", err)
+			}
+			if left := listKeys(t, store, "out/"); !slices.Equal(left, []string{victim}) {
+				t.Fatalf("after Abort the store holds %v, want only %s", left, victim)
+			}
+			if got := objstoretest.ReadAll(t, store, victim); string(got) != string(theirs) {
+				t.Fatalf("%s was changed to %d bytes", victim, len(got))
+			}
+			if err := store.Delete(context.Background(), victim); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }
 
 func put(t *testing.T, store objstore.Store, key string, b []byte) {

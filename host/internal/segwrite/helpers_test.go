@@ -79,6 +79,12 @@ func loadInput(t testing.TB, store objstore.Store, cfg gen.Config, batchRows int
 		}
 		in.all[id] = a
 	}
+	in.releaseAtCleanup(t)
+	return in
+}
+
+// releaseAtCleanup releases the input's columns when the test ends.
+func (in *input) releaseAtCleanup(t testing.TB) {
 	t.Cleanup(func() {
 		for _, b := range in.batches {
 			b.Release()
@@ -87,7 +93,6 @@ func loadInput(t testing.TB, store objstore.Store, cfg gen.Config, batchRows int
 			a.Release()
 		}
 	})
-	return in
 }
 
 func (in *input) rows() int {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 
@@ -14,15 +15,20 @@ import (
 
 	"github.com/compacthost/compacthost/storage/binlog"
 	"github.com/compacthost/compacthost/storage/milvuspath"
+	"github.com/compacthost/compacthost/storage/packed"
 	"github.com/compacthost/compacthost/storage/statslog"
 )
 
 // output is one output segment being written.
 type output struct {
-	index  int
-	segID  int64
-	rows   int64
-	insert []*datapb.FieldBinlog // per schema field, chunks in order
+	index int
+	segID int64
+	rows  int64
+	// insert has one FieldBinlog per file of a chunk, in log ID order: per
+	// schema field in v1, per column group (groups, ascending ID) in v2.
+	insert []*datapb.FieldBinlog
+	groups []packed.Group
+	cols   [][]int // v2: per group, its fields' indices in Writer.fields
 	stats  *statslog.Builder
 	statFB *datapb.FieldBinlog
 	done   bool
@@ -57,7 +63,9 @@ const (
 	joinRows  = 4096
 )
 
-func newOutput(w *Writer, index int, segID int64) (*output, error) {
+// newOutput starts an output; groups is its v2 column-group split (nil for
+// v1).
+func newOutput(w *Writer, index int, segID int64, groups []packed.Group) (*output, error) {
 	pk := w.fields[w.pkIndex]
 	b, err := statslog.NewBuilder(pk.GetFieldID(), pk.GetDataType(), w.cfg.BloomCapacity)
 	if err != nil {
@@ -65,8 +73,12 @@ func newOutput(w *Writer, index int, segID int64) (*output, error) {
 	}
 	o := &output{index: index, segID: segID, stats: b, pieces: make([][]arrow.Array, len(w.fields)),
 		pinned: map[arrow.ArrayData]struct{}{}}
-	for _, f := range w.fields {
-		o.insert = append(o.insert, &datapb.FieldBinlog{FieldID: f.GetFieldID()})
+	if groups != nil {
+		o.setGroups(w, groups)
+	} else {
+		for _, f := range w.fields {
+			o.insert = append(o.insert, &datapb.FieldBinlog{FieldID: f.GetFieldID()})
+		}
 	}
 	o.resetChunk()
 	return o, nil
@@ -180,35 +192,31 @@ func (o *output) joinFrom(from int, what string) error {
 	return nil
 }
 
-// flush writes the current chunk: K consecutive log IDs in schema field
-// order, one insert binlog per field, encoded and uploaded in parallel.
+// flush writes the current chunk: K consecutive log IDs in the order of
+// o.insert (v1: schema fields; v2: ascending group ID), one object each,
+// encoded and uploaded in parallel.
 func (o *output) flush(ctx context.Context, w *Writer) error {
 	if o.chunkRows == 0 {
 		return nil
 	}
-	first, err := w.cfg.LogIDs.Take(len(w.fields))
+	k := len(o.insert)
+	first, err := w.cfg.LogIDs.Take(k)
 	if err != nil {
 		return fmt.Errorf("segwrite: output %d (segment %d): insert log IDs: %w", o.index, o.segID, err)
 	}
-	logs := make([]*datapb.Binlog, len(w.fields))
+	logs := make([]*datapb.Binlog, k)
 	upload := func(i int) error {
-		f := w.fields[i]
 		logID := first + int64(i)
-		key := milvuspath.InsertLog(w.cfg.Root, w.cfg.CollectionID, w.cfg.PartitionID, o.segID, f.GetFieldID(), logID)
-		desc := binlog.Descriptor{Timestamp: w.cfg.Timestamp, CollectionID: w.cfg.CollectionID,
-			PartitionID: w.cfg.PartitionID, SegmentID: o.segID}
-		// The pieces are encoded as one column without joining them, and
-		// the object is uploaded as header + payload without a second copy.
-		e, err := binlog.EncodeInsertChunks(desc, f, o.pieces[i], w.cfg.FieldOptions[f.GetFieldID()])
+		key := milvuspath.InsertLog(w.cfg.Root, w.cfg.CollectionID, w.cfg.PartitionID, o.segID, o.insert[i].FieldID, logID)
+		f, err := o.encode(w, i)
 		if err != nil {
 			return fmt.Errorf("segwrite: %s: %w", key, err)
 		}
-		if err := w.create(ctx, key, e.Reader(), e.Bytes); err != nil {
+		if err := w.create(ctx, key, f.r, f.size); err != nil {
 			return fmt.Errorf("segwrite: output %d (segment %d): %w", o.index, o.segID, err)
 		}
-		wr := e.Written
-		logs[i] = &datapb.Binlog{EntriesNum: wr.Rows, TimestampFrom: o.tsLo, TimestampTo: o.tsHi,
-			LogPath: key, LogSize: wr.Bytes, LogID: logID, MemorySize: wr.MemorySize}
+		logs[i] = &datapb.Binlog{EntriesNum: f.rows, TimestampFrom: o.tsLo, TimestampTo: o.tsHi,
+			LogPath: key, LogSize: f.size, LogID: logID, MemorySize: f.mem}
 		return nil
 	}
 	// The writer's first object is created alone: of two tasks given the
@@ -219,7 +227,7 @@ func (o *output) flush(ctx context.Context, w *Writer) error {
 		from, err = 1, upload(0)
 	}
 	if err == nil {
-		err = parallel(len(w.fields)-from, w.cfg.UploadParallelism, func(i int) error { return upload(from + i) })
+		err = parallel(k-from, w.cfg.UploadParallelism, func(i int) error { return upload(from + i) })
 	}
 	for _, ps := range o.pieces {
 		releaseAll(ps)
@@ -234,9 +242,49 @@ func (o *output) flush(ctx context.Context, w *Writer) error {
 	return nil
 }
 
-// finish writes the output's pk stats log (one log ID), then its last chunk.
+// encoded is one insert object of a chunk, ready to upload.
+type encoded struct {
+	r               io.Reader
+	size, rows, mem int64 // object bytes, rows, memory_size
+}
+
+// encode encodes object i of the chunk (see o.insert).
+func (o *output) encode(w *Writer, i int) (encoded, error) {
+	if o.groups != nil {
+		return o.encodeGroup(w, i)
+	}
+	f := w.fields[i]
+	desc := binlog.Descriptor{Timestamp: w.cfg.Timestamp, CollectionID: w.cfg.CollectionID,
+		PartitionID: w.cfg.PartitionID, SegmentID: o.segID}
+	// The pieces are encoded as one column without joining them, and the
+	// object is uploaded as header + payload without a second copy.
+	e, err := binlog.EncodeInsertChunks(desc, f, o.pieces[i], w.cfg.FieldOptions[f.GetFieldID()])
+	if err != nil {
+		return encoded{}, err
+	}
+	return encoded{r: e.Reader(), size: e.Bytes, rows: e.Rows, mem: e.MemorySize}, nil
+}
+
+// finish writes the output's last chunk and its pk stats log. The order of
+// their log IDs follows Milvus: its v1 stream writer takes the stats log's
+// ID before it flushes the last chunk, its v2 packed writer takes the
+// groups' IDs when it starts and the stats log's at close.
 func (o *output) finish(ctx context.Context, w *Writer) error {
 	o.done = true
+	if o.groups != nil {
+		if err := o.flush(ctx, w); err != nil {
+			return err
+		}
+		return o.writeStats(ctx, w)
+	}
+	if err := o.writeStats(ctx, w); err != nil {
+		return err
+	}
+	return o.flush(ctx, w)
+}
+
+// writeStats writes the output's pk stats log (one log ID).
+func (o *output) writeStats(ctx context.Context, w *Writer) error {
 	pk := w.fields[w.pkIndex]
 	s, err := o.stats.Finish()
 	if err != nil {
@@ -257,14 +305,14 @@ func (o *output) finish(ctx context.Context, w *Writer) error {
 	}
 	o.statFB = &datapb.FieldBinlog{FieldID: pk.GetFieldID(), Binlogs: []*datapb.Binlog{{
 		EntriesNum: o.rows, LogPath: key, LogSize: int64(len(data)), MemorySize: int64(len(data)), LogID: logID}}}
-	return o.flush(ctx, w)
+	return nil
 }
 
 func (o *output) result(w *Writer) *datapb.CompactionSegment {
 	return &datapb.CompactionSegment{
 		SegmentID: o.segID, NumOfRows: o.rows, InsertLogs: sortedByField(o.insert),
 		Field2StatslogPaths: []*datapb.FieldBinlog{o.statFB}, Channel: w.cfg.Channel,
-		IsSorted: w.cfg.IsSorted, StorageVersion: 0,
+		IsSorted: w.cfg.IsSorted, StorageVersion: w.storageVersion(),
 	}
 }
 

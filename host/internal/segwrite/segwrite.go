@@ -1,9 +1,18 @@
 // Package segwrite is the write stage of the compaction pipeline: it packs
-// row ranges of column batches into output segments, Milvus's V1 way
-// (milvus-formats.md §4.4): chunks of about binlog_max_size uncompressed
-// bytes, one insert binlog per field per chunk under K consecutive log IDs,
-// a primary-key stats log per output, and the CompactionSegment records of
-// the result. WriteDeltalog writes an L0 compaction's deltalog.
+// row ranges of column batches into output segments, in chunks of about
+// binlog_max_size uncompressed bytes, with a primary-key stats log per
+// output and the CompactionSegment records of the result. WriteDeltalog
+// writes an L0 compaction's deltalog.
+//
+// Config.StorageVersion picks the insert format. Storage v1
+// (milvus-formats.md §4.4) writes one insert binlog per field per chunk
+// under K consecutive log IDs. Storage v2 (milvus-storage-v2.md §2-§5)
+// splits the fields into Milvus's column groups and writes one packed
+// Parquet file per group per chunk, under
+// insert_log/{coll}/{part}/{seg}/{groupID}/{logID}, with one FieldBinlog
+// per group (fieldID = group ID, child_fields = its fields). Both versions
+// share the chunking; stats logs and deltalogs are v1 formats in both, as
+// in Milvus 2.6.
 //
 // Every object is written with Create, under its final key: it belongs to
 // a new segment ID (or log ID) that nothing references until the result is
@@ -29,6 +38,7 @@ import (
 
 	"github.com/compacthost/compacthost/storage/binlog"
 	"github.com/compacthost/compacthost/storage/objstore"
+	"github.com/compacthost/compacthost/storage/packed"
 )
 
 // Defaults for zero Config values.
@@ -47,7 +57,22 @@ type Config struct {
 	PartitionID  int64
 	Channel      string
 	SegmentIDs   *IDRange // one ID per output (and for the placeholder)
-	LogIDs       *IDRange // K per chunk (K = schema fields), 1 per stats log
+	// LogIDs gives K per chunk (K = schema fields in v1, column groups in
+	// v2) and 1 per stats log.
+	LogIDs *IDRange
+	// StorageVersion is the insert format of the outputs (the plan's
+	// json_params.storage_version): 0 or 1 for storage v1, 2 for storage v2
+	// column groups. Other values make New fail.
+	StorageVersion int64
+	// SplitPolicy is the column-group split of v2 outputs; nil means
+	// packed.DefaultSplitPolicy(), a stock DataNode's. With SplitByAvgSize
+	// each output's averages come from the first rows appended to it, as
+	// Milvus's compaction writer takes them from its first record; an
+	// AvgSizeThreshold of 0 means Milvus's 1024 bytes.
+	SplitPolicy *packed.SplitPolicy
+	// RowGroupBytes is the estimated Arrow memory at which a v2 file's
+	// Parquet row group is cut; 0 means packed.DefaultRowGroupBytes (1 MiB).
+	RowGroupBytes int64
 	// ChunkBytes is binlog_max_size: a chunk is flushed once its size as
 	// Milvus's writer counts it reaches it (binlog.MemorySize, Array fields
 	// times binlog.ExpansionRatio); 0 means 64 MiB.
@@ -60,7 +85,8 @@ type Config struct {
 	Timestamp uint64
 	IsSorted  bool // copied into every CompactionSegment
 	// FieldOptions overrides the Parquet options per field ID (e.g.
-	// uncompressed vectors); other fields get Milvus's defaults.
+	// uncompressed vectors) of v1 binlogs; other fields get Milvus's
+	// defaults. v2 files are always written as Milvus writes them (ZSTD-3).
 	FieldOptions map[int64]binlog.WriterOptions
 	// UploadParallelism bounds the binlogs encoded and uploaded at once;
 	// 0 means DefaultUploadParallelism.
@@ -76,6 +102,11 @@ type Writer struct {
 	ratios  []int64 // binlog.ExpansionRatio per field
 	pkIndex int
 	tsIndex int
+
+	// v2 only: the split policy and, unless it splits by average size
+	// (per output), the split every output uses.
+	policy packed.SplitPolicy
+	groups []packed.Group
 
 	outputs []*output
 	err     error // sticky: the first failure; the writer only aborts after it
@@ -138,6 +169,15 @@ func New(cfg Config) (*Writer, error) {
 	if w.tsIndex < 0 {
 		return nil, errors.New("segwrite: schema has no Timestamp field 1")
 	}
+	switch cfg.StorageVersion {
+	case 0, 1:
+	case storageV2:
+		if err := w.initSplit(); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("segwrite: storage_version %d is not supported (0/1 = v1, 2 = v2)", cfg.StorageVersion)
+	}
 	return w, nil
 }
 
@@ -160,7 +200,7 @@ func (w *Writer) Append(ctx context.Context, output int, cols map[int64]arrow.Ar
 	if err := w.checkColumns(output, cols, offset, count); err != nil {
 		return err
 	}
-	o, err := w.outputFor(ctx, output)
+	o, err := w.outputFor(ctx, output, cols, offset, count)
 	if err != nil {
 		return w.fail(err)
 	}
@@ -222,8 +262,9 @@ func (w *Writer) checkColumns(output int, cols map[int64]arrow.Array, offset, co
 }
 
 // outputFor returns output number n, starting it (and finishing the
-// previous ones) when n is the next number.
-func (w *Writer) outputFor(ctx context.Context, n int) (*output, error) {
+// previous ones) when n is the next number; rows [off, off+count) of cols
+// are its first rows.
+func (w *Writer) outputFor(ctx context.Context, n int, cols map[int64]arrow.Array, off, count int) (*output, error) {
 	switch {
 	case n < 0 || n > len(w.outputs):
 		return nil, fmt.Errorf("segwrite: output %d does not follow output %d (outputs are numbered densely from 0)", n, len(w.outputs)-1)
@@ -245,7 +286,11 @@ func (w *Writer) outputFor(ctx context.Context, n int) (*output, error) {
 	if err != nil {
 		return nil, fmt.Errorf("segwrite: output %d: segment ID: %w", n, err)
 	}
-	o, err := newOutput(w, n, segID)
+	groups, err := w.split(cols, off, count)
+	if err != nil {
+		return nil, fmt.Errorf("segwrite: output %d (segment %d): %w", n, segID, err)
+	}
+	o, err := newOutput(w, n, segID, groups)
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +298,7 @@ func (w *Writer) outputFor(ctx context.Context, n int) (*output, error) {
 	return o, nil
 }
 
-// Close finishes every output (stats log, then the last chunk) and returns
+// Close finishes every output (its last chunk and stats log) and returns
 // their CompactionSegments in output order. When nothing was appended it
 // returns one placeholder segment with 0 rows and no logs, its ID from the
 // segment range, as Milvus does.
@@ -276,7 +321,8 @@ func (w *Writer) Close(ctx context.Context) ([]*datapb.CompactionSegment, error)
 		if err != nil {
 			return nil, w.fail(fmt.Errorf("segwrite: placeholder segment ID: %w", err))
 		}
-		segs = append(segs, &datapb.CompactionSegment{SegmentID: id, Channel: w.cfg.Channel, IsSorted: w.cfg.IsSorted})
+		segs = append(segs, &datapb.CompactionSegment{SegmentID: id, Channel: w.cfg.Channel, IsSorted: w.cfg.IsSorted,
+			StorageVersion: w.storageVersion()})
 	}
 	return segs, nil
 }
