@@ -136,6 +136,7 @@ func runMix(ctx context.Context, p *Plan, cfg Config, start Start) (res *Result,
 		Timestamp:     uint64(p.GetStartTime()),
 		IsSorted:      p.Sorted,
 		FieldOptions:  cfg.FieldOptions, UploadParallelism: cfg.UploadParallelism,
+		StorageVersion: p.Params.OutputVersion(cfg.OutputVersion), SplitPolicy: cfg.SplitPolicy,
 	})
 	if err != nil {
 		return nil, stageErr("write", err)
