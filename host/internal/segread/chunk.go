@@ -102,7 +102,7 @@ func (r *Reader) openChunk(c *chunk, data [][]byte) (*openChunk, error) {
 // fields seen so far to their object).
 func (r *Reader) checkOpened(c *chunk, fr *fileRef, o, first opened, heldBy map[int64]*fileRef) error {
 	if o.rows != c.rows {
-		return r.objErr(fr, fmt.Errorf("chunk %d: %s holds %d rows but the chunk's entries_num is %d", c.index, fr.name(), o.rows, c.rows))
+		return r.objErr(fr, corrupt.Mark(fmt.Errorf("chunk %d: %s holds %d rows but the chunk's entries_num is %d", c.index, fr.name(), o.rows, c.rows)))
 	}
 	if fr.v2 && !slices.EqualFunc(o.groups, first.groups, slices.Equal[[]int64]) {
 		return r.objErr(fr, corrupt.Mark(fmt.Errorf("chunk %d: %s has %s %v but %s has %v",

@@ -114,8 +114,12 @@ func readAll(t *testing.T, store objstore.Store, schema *schemapb.CollectionSche
 		if b.Rows <= 0 || (opts.BatchRows > 0 && b.Rows > opts.BatchRows) {
 			t.Fatalf("batch of %d rows with BatchRows %d", b.Rows, opts.BatchRows)
 		}
-		if len(b.Columns) != len(schema.Fields) || len(b.RowSizes) != b.Rows {
-			t.Fatalf("batch has %d columns and %d row sizes, want %d and %d", len(b.Columns), len(b.RowSizes), len(schema.Fields), b.Rows)
+		wantCols := len(schema.Fields)
+		if len(opts.Fields) > 0 {
+			wantCols = len(opts.Fields)
+		}
+		if len(b.Columns) != wantCols || len(b.RowSizes) != b.Rows {
+			t.Fatalf("batch has %d columns and %d row sizes, want %d and %d", len(b.Columns), len(b.RowSizes), wantCols, b.Rows)
 		}
 		var sum int64
 		for _, s := range b.RowSizes {

@@ -4,29 +4,13 @@ import (
 	"context"
 	"errors"
 	"io"
-	"sync"
 	"testing"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
 	"github.com/compacthost/compacthost/host/internal/segread"
-	"github.com/compacthost/compacthost/storage/objstore"
 	"github.com/compacthost/compacthost/storage/objstore/objstoretest"
 )
-
-// recordingStore remembers the keys Get was called for.
-type recordingStore struct {
-	objstore.Store
-	mu   sync.Mutex
-	keys []string
-}
-
-func (s *recordingStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	s.mu.Lock()
-	s.keys = append(s.keys, key)
-	s.mu.Unlock()
-	return s.Store.Get(ctx, key)
-}
 
 // TestPrefetchBound: Open fetches nothing; while a batch of chunk c is
 // being consumed, no binlog of a chunk beyond c+Prefetch has been requested
