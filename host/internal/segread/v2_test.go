@@ -234,7 +234,9 @@ func TestV2OpenErrors(t *testing.T) {
 			[]string{"column group 101 has 2 files but group 0 has 3; storage v2 needs the same number in every group"}},
 		{"entries_num disagree", func(seg *datapb.CompactionSegmentBinlogs) { g(seg, 1).Binlogs[1].EntriesNum = 999 }, segread.Options{},
 			[]string{"chunk 1", g(base, 1).Binlogs[1].LogPath, "entries_num 999"}},
-		{"group directory", func(seg *datapb.CompactionSegmentBinlogs) { g(seg, 1).Binlogs[0].LogPath = g(base, 0).Binlogs[0].LogPath },
+		{"group directory", func(seg *datapb.CompactionSegmentBinlogs) {
+			g(seg, 1).Binlogs[0].LogPath = g(base, 0).Binlogs[0].LogPath
+		},
 			segread.Options{}, []string{"column group 1", g(base, 0).Binlogs[0].LogPath, `sits in directory "0"; a storage-v2 file's directory must be its group ID`}},
 		{"field in two groups", func(seg *datapb.CompactionSegmentBinlogs) { g(seg, 1).ChildFields = append(g(seg, 1).ChildFields, 100) },
 			segread.Options{}, []string{"field 100 is in column groups 0 and 1"}},
