@@ -29,6 +29,7 @@ import (
 	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
 
 	"github.com/compacthost/compacthost/storage/binlog"
+	"github.com/compacthost/compacthost/storage/corrupt"
 	"github.com/compacthost/compacthost/storage/objstore"
 	"github.com/compacthost/compacthost/storage/packed"
 )
@@ -281,9 +282,10 @@ func (r *Reader) objErr(fr *fileRef, err error) error {
 	return r.fieldErr(r.outIdx[fr.id], err)
 }
 
-// Next returns the next batch of at most BatchRows rows, or io.EOF after
-// the last one. Batches never span two chunks. After an error every later
-// call returns the same error.
+// Next returns the next batch of at most BatchRows rows, or io.EOF itself
+// after the last one; no other error it returns matches io.EOF. Batches
+// never span two chunks. After an error every later call returns the same
+// error.
 func (r *Reader) Next(ctx context.Context) (*Batch, error) {
 	if r.closed.Load() {
 		return nil, fmt.Errorf("segread: segment %d: Next after Close", r.segID)
@@ -292,10 +294,26 @@ func (r *Reader) Next(ctx context.Context) (*Batch, error) {
 		return nil, r.err
 	}
 	b, err := r.next1(ctx)
-	if err != nil && !errors.Is(err, io.EOF) {
-		r.err = err
+	if err != nil && err != io.EOF {
+		r.err = notEOF(err)
+		return nil, r.err
 	}
 	return b, err
+}
+
+// notEOF keeps an error that wraps io.EOF (an object whose decoder ran out
+// of bytes) from reading as the end of the segment, which callers test
+// with errors.Is: it becomes an error with the same text and
+// io.ErrUnexpectedEOF, marked corrupt.Err unless the store failed.
+func notEOF(err error) error {
+	if !errors.Is(err, io.EOF) {
+		return err
+	}
+	err2 := fmt.Errorf("%s (%w)", err, io.ErrUnexpectedEOF)
+	if errors.Is(err, corrupt.Err) || !objstore.IsStoreError(err) {
+		return corrupt.Mark(err2)
+	}
+	return err2
 }
 
 func (r *Reader) next1(ctx context.Context) (*Batch, error) {

@@ -2,6 +2,7 @@ package segread_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -288,6 +289,9 @@ func TestV2NextErrors(t *testing.T) {
 		copyTo := func(src, dirOf string) string {
 			data := objstoretest.ReadAll(t, store, src)
 			k := path.Dir(dirOf) + "/777"
+			if strings.HasSuffix(dirOf, "/") { // the Parquet footer cut short
+				data, k = cutFooter(data), path.Dir(path.Dir(dirOf))+"/778"
+			}
 			if err := store.Put(ctx, k, strings.NewReader(string(data)), int64(len(data))); err != nil {
 				t.Fatal(err)
 			}
@@ -310,6 +314,13 @@ func TestV2NextErrors(t *testing.T) {
 				fieldBinlog(seg, 102).Binlogs[1].LogPath = k
 				return k
 			}, []string{"field 102 (title)", "is a Parquet file (storage v2?), not a v1 binlog; the segment has storage_version 0"}},
+			// The Parquet reader fails with an error that wraps io.EOF, which
+			// must not read as the end of the segment.
+			{"v2 file cut short", a, schema, func(seg *datapb.CompactionSegmentBinlogs) string {
+				k := copyTo(key(a, 1, 1), key(a, 1, 1)+"/")
+				fieldBinlog(seg, 1).Binlogs[1].LogPath = k
+				return k
+			}, []string{"column group 1", "not a valid Parquet file", "(unexpected EOF)"}},
 			{"rows differ from entries_num", a, schema, func(seg *datapb.CompactionSegmentBinlogs) string {
 				fieldBinlog(seg, 101).Binlogs[0].LogPath = key(a, 101, 1)
 				return key(a, 101, 1)
@@ -376,4 +387,15 @@ func TestV2NextErrors(t *testing.T) {
 			})
 		}
 	})
+}
+
+// cutFooter returns a Parquet file whose footer (the thrift FileMetaData)
+// keeps only its first byte, its length adjusted: arrow-go fails with an
+// error wrapping io.EOF.
+func cutFooter(data []byte) []byte {
+	n := len(data)
+	size := int(binary.LittleEndian.Uint32(data[n-8:]))
+	out := slices.Clone(data[:n-8-size+1])
+	out = binary.LittleEndian.AppendUint32(out, 1)
+	return append(out, "PAR1"...)
 }
