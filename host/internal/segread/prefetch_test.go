@@ -3,6 +3,7 @@ package segread_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 
@@ -13,12 +14,19 @@ import (
 )
 
 // TestPrefetchBound: Open fetches nothing; while a batch of chunk c is
-// being consumed, no binlog of a chunk beyond c+Prefetch has been requested
-// (the memory bound); every binlog is fetched exactly once.
+// being consumed, no object of a chunk beyond c+Prefetch has been requested
+// (the memory bound); every object is fetched exactly once. Both storage
+// versions.
 func TestPrefetchBound(t *testing.T) {
+	for _, version := range []int64{0, 2} {
+		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) { testPrefetchBound(t, version) })
+	}
+}
+
+func testPrefetchBound(t *testing.T, version int64) {
 	base := objstoretest.Local(t)
 	cfg := smallConfig(schemapb.DataType_Int64)
-	cfg.RowsPerSegment, cfg.ChunkRows = 3000, 500 // 6 chunks
+	cfg.RowsPerSegment, cfg.ChunkRows, cfg.StorageVersion = 3000, 500, version // 6 chunks
 	col := generate(t, base, cfg)
 	seg := col.Segments[0]
 	chunkOf := map[string]int{}

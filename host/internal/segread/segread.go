@@ -1,18 +1,41 @@
 // Package segread is the read stage of the compaction pipeline: it streams
-// one input segment's insert binlogs as aligned column batches (every schema
-// field as an Arrow array, in row order), downloading the next chunks'
-// binlogs ahead and decoding fields in parallel, and reads a segment's
-// deltalogs.
+// one input segment's insert data as aligned column batches (every
+// requested schema field as an Arrow array, in row order), downloading the
+// next chunks' objects ahead and decoding fields in parallel, and reads a
+// segment's deltalogs.
 //
-// Alignment follows Milvus's V1 reader (milvus-formats.md §9.6, §7): each
-// field's binlogs are sorted by logID; chunk i is the i-th file of every
-// field; a field with fewer files is aligned to the end and its missing
-// leading chunks, like a field with no binlogs at all, are filled with its
-// default value or nulls (an error for a field that is neither nullable nor
-// has a default); all files of a chunk must hold the same number of rows.
+// Each segment is read in its own storage_version: 0 or 1 is storage v1
+// (one binlog per field per chunk), 2 is storage v2 (one Parquet file per
+// column group per chunk); any other version is refused. Batches look the
+// same either way.
 //
-// Memory: at most Options.Prefetch+1 chunks of compressed binlog bytes, the
-// Parquet column chunks being decoded, and the current batch.
+// v1 alignment follows Milvus's V1 reader (milvus-formats.md §9.6, §7):
+// each field's binlogs are sorted by logID; chunk i is the i-th file of
+// every field; a field with fewer files is aligned to the end and its
+// missing leading chunks, like a field with no binlogs at all, are filled
+// with its default value or nulls (an error for a field that is neither
+// nullable nor has a default); all files of a chunk must hold the same
+// number of rows.
+//
+// v2 alignment follows Milvus's packed reader (milvus-storage-v2.md §7.1,
+// §8.4): FieldBinlogs (one per column group, fieldID = group ID) are sorted
+// by group ID; chunk j is the j-th file (by logID) of every group; every
+// group must have the same number of files (no end alignment) and a
+// chunk's files the same rows. Columns are found by Parquet field_id only.
+// Every file must sit under its group's directory, hold exactly its
+// group's child_fields (legacy metadata without child_fields: what the
+// file's group_field_id_list says) and carry a group_field_id_list with one
+// entry per group in ID order. Fields in no group are filled as for v1.
+//
+// Options.Fields projects: only the objects holding a requested field are
+// downloaded (v1 binlogs of those fields, v2 groups with one of them) and
+// only the requested columns decoded.
+//
+// Memory: at most Options.Prefetch+1 chunks of compressed objects, the
+// Parquet column chunks being decoded, and the current batch. A v2 file is
+// downloaded whole, like a v1 binlog; Milvus writes one file per group for
+// a whole compacted segment, so a chunk can be as large as the segment's
+// requested groups.
 package segread
 
 import (

@@ -214,6 +214,35 @@ func TestV2MissingFields(t *testing.T) {
 	}
 }
 
+// TestV2MissingFieldsLegacy: without child_fields only the short group's
+// files tell whether an added field is absent, so the fill is decided when
+// the first chunk is opened: nulls for a nullable field, else an error
+// naming the field.
+func TestV2MissingFieldsLegacy(t *testing.T) {
+	store := objstoretest.Local(t)
+	schema := smallSchema()
+	seg, want := writeSegment(t, store, "files", schema, segSpec{id: 21, version: 2, legacy: true, chunks: []int{30, 20}})
+	defer releaseAll(want)
+	schema.Fields = append(schema.Fields, &schemapb.FieldSchema{FieldID: 200, Name: "note", DataType: schemapb.DataType_VarChar, Nullable: true})
+	got := readAll(t, store, schema, seg, segread.Options{BatchRows: 8})
+	defer releaseAll(got)
+	if n := got[200]; n.Len() != 50 || n.NullN() != 50 || !array.Equal(got[102], want[102]) {
+		t.Fatalf("note: %d nulls in %d rows; title equal: %v", n.NullN(), n.Len(), array.Equal(got[102], want[102]))
+	}
+	schema.Fields = append(schema.Fields, &schemapb.FieldSchema{FieldID: 202, Name: "rank", DataType: schemapb.DataType_Int32})
+	r, err := segread.Open(context.Background(), store, schema, seg, segread.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	_, err = r.Next(context.Background())
+	for _, w := range []string{"segment 21 field 202 (rank): no object of the segment holds it", "neither nullable nor has a default"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("Next: %v; want %q", err, w)
+		}
+	}
+}
+
 // TestV2OpenErrors: metadata that cannot describe a v2 segment fails Open
 // with the segment, the group and the key.
 func TestV2OpenErrors(t *testing.T) {
