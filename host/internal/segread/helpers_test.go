@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -192,4 +193,32 @@ func binaryOf(vals []string, valid []bool) arrow.Array {
 		}
 	}
 	return b.NewArray()
+}
+
+// firstError reads r until Next fails and returns that error; reading to
+// the end is a test failure.
+func firstError(t *testing.T, ctx context.Context, r *segread.Reader) error {
+	t.Helper()
+	for {
+		b, err := r.Next(ctx)
+		if err == nil {
+			b.Release()
+			continue
+		}
+		if errors.Is(err, io.EOF) {
+			t.Fatal("read to the end without an error")
+		}
+		return err
+	}
+}
+
+// wantAll fails t for every fragment err's text lacks (all of them when err
+// is nil).
+func wantAll(t *testing.T, err error, frags ...string) {
+	t.Helper()
+	for _, w := range frags {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error %v does not mention %q", err, w)
+		}
+	}
 }

@@ -3,9 +3,12 @@ package segread_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -26,32 +29,19 @@ import (
 	"github.com/compacthost/compacthost/storage/packed"
 )
 
-// Every DataType binlog.ArrowType maps, with the dim its vectors get.
-var everyType = []struct {
-	t   schemapb.DataType
-	dim int
-}{
-	{schemapb.DataType_Bool, 0}, {schemapb.DataType_Int8, 0}, {schemapb.DataType_Int16, 0},
-	{schemapb.DataType_Int32, 0}, {schemapb.DataType_Int64, 0}, {schemapb.DataType_Timestamptz, 0},
-	{schemapb.DataType_Float, 0}, {schemapb.DataType_Double, 0}, {schemapb.DataType_String, 0},
-	{schemapb.DataType_VarChar, 0}, {schemapb.DataType_Text, 0}, {schemapb.DataType_Array, 0},
-	{schemapb.DataType_JSON, 0}, {schemapb.DataType_SparseFloatVector, 0},
-	{schemapb.DataType_BinaryVector, 16}, {schemapb.DataType_FloatVector, 4},
-	{schemapb.DataType_Float16Vector, 4}, {schemapb.DataType_BFloat16Vector, 4},
-	{schemapb.DataType_Int8Vector, 8},
-}
-
-// everyTypeSchema has a pk of pkType (100), one field per everyType entry
-// (101...), then RowID and Timestamp, as RootCoord appends them.
+// everyTypeSchema has a pk of pkType (100), one field per DataType that
+// binlog.ArrowType maps (101..., vectors of dim 8), then RowID and
+// Timestamp, as RootCoord appends them.
 func everyTypeSchema(pkType schemapb.DataType, nullable bool) *schemapb.CollectionSchema {
 	pk := &schemapb.FieldSchema{FieldID: 100, Name: "pk", DataType: pkType, IsPrimaryKey: true}
 	s := &schemapb.CollectionSchema{Name: "every_type", Fields: []*schemapb.FieldSchema{pk}}
-	for i, et := range everyType {
-		f := &schemapb.FieldSchema{FieldID: int64(101 + i), Name: "f_" + et.t.String(), DataType: et.t, Nullable: nullable}
-		if et.dim > 0 {
-			f.TypeParams = []*commonpb.KeyValuePair{{Key: "dim", Value: strconv.Itoa(et.dim)}}
+	for _, v := range slices.Sorted(maps.Values(schemapb.DataType_value)) {
+		f := &schemapb.FieldSchema{FieldID: int64(101 + len(s.Fields) - 1), DataType: schemapb.DataType(v), Nullable: nullable,
+			TypeParams: []*commonpb.KeyValuePair{{Key: "dim", Value: "8"}}}
+		f.Name = "f_" + f.DataType.String()
+		if _, err := binlog.ArrowType(f); err == nil {
+			s.Fields = append(s.Fields, f)
 		}
-		s.Fields = append(s.Fields, f)
 	}
 	return withSystemFields(s)
 }
@@ -64,7 +54,8 @@ func withSystemFields(s *schemapb.CollectionSchema) *schemapb.CollectionSchema {
 }
 
 // testColumn builds rows [base, base+n) of f; a nullable field has a null
-// in every fourth row.
+// in every fourth row. Values go through the builders' string parsing
+// (base64 for binary types).
 func testColumn(t testing.TB, f *schemapb.FieldSchema, base, n int) arrow.Array {
 	t.Helper()
 	dt, err := binlog.ArrowType(f)
@@ -78,33 +69,25 @@ func testColumn(t testing.TB, f *schemapb.FieldSchema, base, n int) arrow.Array 
 			b.AppendNull()
 			continue
 		}
-		switch b := b.(type) {
-		case *array.BooleanBuilder:
-			b.Append(r%3 == 0)
-		case *array.Int8Builder:
-			b.Append(int8(r))
-		case *array.Int16Builder:
-			b.Append(int16(r * 3))
-		case *array.Int32Builder:
-			b.Append(int32(r * 17))
-		case *array.Int64Builder:
-			b.Append(int64(r)*100 + f.GetFieldID())
-		case *array.Float32Builder:
-			b.Append(float32(r) / 4)
-		case *array.Float64Builder:
-			b.Append(float64(r) / 8)
-		case *array.StringBuilder:
-			b.Append(fmt.Sprintf("%s-%05d", f.GetName(), r))
-		case *array.BinaryBuilder:
-			b.Append([]byte(fmt.Sprintf(`{"r":%d,"f":%d}`, r, f.GetFieldID())))
-		case *array.FixedSizeBinaryBuilder:
-			v := make([]byte, dt.(*arrow.FixedSizeBinaryType).ByteWidth)
-			for i := range v {
-				v[i] = byte(r*7 + i)
+		v := strconv.Itoa(r*3 + int(f.GetFieldID()%7))
+		switch dt := dt.(type) {
+		case *arrow.Int8Type:
+			v = strconv.Itoa(r%120 - 60)
+		case *arrow.BooleanType:
+			v = strconv.FormatBool(r%3 == 0)
+		case *arrow.StringType:
+			v = fmt.Sprintf("%s-%05d", f.GetName(), r)
+		case *arrow.BinaryType:
+			v = base64.StdEncoding.EncodeToString(fmt.Appendf(nil, `{"r":%d,"f":%d}`, r, f.GetFieldID()))
+		case *arrow.FixedSizeBinaryType:
+			raw := make([]byte, dt.ByteWidth)
+			for i := range raw {
+				raw[i] = byte(r*7 + i)
 			}
-			b.Append(v)
-		default:
-			t.Fatalf("no values for %T", b)
+			v = base64.StdEncoding.EncodeToString(raw)
+		}
+		if err := b.AppendValueFromString(v); err != nil {
+			t.Fatalf("field %d: %v", f.GetFieldID(), err)
 		}
 	}
 	return b.NewArray()
@@ -240,16 +223,16 @@ func legacyFile(t testing.TB, groups []packed.Group, g packed.Group, fields []*s
 	n := int64(cols[0].Len())
 	var sizes []byte
 	for _, rg := range [][2]int64{{0, n / 2}, {n / 2, n}} {
-		slices := make([]arrow.Array, len(cols))
+		parts := make([]arrow.Array, len(cols))
 		for i, c := range cols {
-			slices[i] = array.NewSlice(c, rg[0], rg[1])
+			parts[i] = array.NewSlice(c, rg[0], rg[1])
 		}
-		rec := array.NewRecordBatch(sc, slices, rg[1]-rg[0])
+		rec := array.NewRecordBatch(sc, parts, rg[1]-rg[0])
 		if err := fw.Write(rec); err != nil {
 			t.Fatal(err)
 		}
 		rec.Release()
-		release(slices)
+		release(parts)
 		sizes = binary.LittleEndian.AppendUint64(sizes, uint64(100+len(sizes))) // bytes < 0x80: arrow-go wants UTF-8 metadata
 	}
 	for _, kv := range [][2]string{{packed.KeyGroupFieldIDList, packed.FormatGroupFieldIDList(groups)}, {packed.KeyLegacyRowGroupSize, string(sizes)}} {
