@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -114,8 +115,12 @@ func readAll(t *testing.T, store objstore.Store, schema *schemapb.CollectionSche
 		if b.Rows <= 0 || (opts.BatchRows > 0 && b.Rows > opts.BatchRows) {
 			t.Fatalf("batch of %d rows with BatchRows %d", b.Rows, opts.BatchRows)
 		}
-		if len(b.Columns) != len(schema.Fields) || len(b.RowSizes) != b.Rows {
-			t.Fatalf("batch has %d columns and %d row sizes, want %d and %d", len(b.Columns), len(b.RowSizes), len(schema.Fields), b.Rows)
+		wantCols := len(schema.Fields)
+		if len(opts.Fields) > 0 {
+			wantCols = len(opts.Fields)
+		}
+		if len(b.Columns) != wantCols || len(b.RowSizes) != b.Rows {
+			t.Fatalf("batch has %d columns and %d row sizes, want %d and %d", len(b.Columns), len(b.RowSizes), wantCols, b.Rows)
 		}
 		var sum int64
 		for _, s := range b.RowSizes {
@@ -188,4 +193,32 @@ func binaryOf(vals []string, valid []bool) arrow.Array {
 		}
 	}
 	return b.NewArray()
+}
+
+// firstError reads r until Next fails and returns that error; reading to
+// the end is a test failure.
+func firstError(t *testing.T, ctx context.Context, r *segread.Reader) error {
+	t.Helper()
+	for {
+		b, err := r.Next(ctx)
+		if err == nil {
+			b.Release()
+			continue
+		}
+		if errors.Is(err, io.EOF) {
+			t.Fatal("read to the end without an error")
+		}
+		return err
+	}
+}
+
+// wantAll fails t for every fragment err's text lacks (all of them when err
+// is nil).
+func wantAll(t *testing.T, err error, frags ...string) {
+	t.Helper()
+	for _, w := range frags {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error %v does not mention %q", err, w)
+		}
+	}
 }

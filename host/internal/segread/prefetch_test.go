@@ -3,38 +3,30 @@ package segread_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
-	"sync"
 	"testing"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
 	"github.com/compacthost/compacthost/host/internal/segread"
-	"github.com/compacthost/compacthost/storage/objstore"
 	"github.com/compacthost/compacthost/storage/objstore/objstoretest"
 )
 
-// recordingStore remembers the keys Get was called for.
-type recordingStore struct {
-	objstore.Store
-	mu   sync.Mutex
-	keys []string
-}
-
-func (s *recordingStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	s.mu.Lock()
-	s.keys = append(s.keys, key)
-	s.mu.Unlock()
-	return s.Store.Get(ctx, key)
-}
-
 // TestPrefetchBound: Open fetches nothing; while a batch of chunk c is
-// being consumed, no binlog of a chunk beyond c+Prefetch has been requested
-// (the memory bound); every binlog is fetched exactly once.
+// being consumed, no object of a chunk beyond c+Prefetch has been requested
+// (the memory bound); every object is fetched exactly once. Both storage
+// versions.
 func TestPrefetchBound(t *testing.T) {
+	for _, version := range []int64{0, 2} {
+		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) { testPrefetchBound(t, version) })
+	}
+}
+
+func testPrefetchBound(t *testing.T, version int64) {
 	base := objstoretest.Local(t)
 	cfg := smallConfig(schemapb.DataType_Int64)
-	cfg.RowsPerSegment, cfg.ChunkRows = 3000, 500 // 6 chunks
+	cfg.RowsPerSegment, cfg.ChunkRows, cfg.StorageVersion = 3000, 500, version // 6 chunks
 	col := generate(t, base, cfg)
 	seg := col.Segments[0]
 	chunkOf := map[string]int{}

@@ -1,18 +1,41 @@
 // Package segread is the read stage of the compaction pipeline: it streams
-// one input segment's insert binlogs as aligned column batches (every schema
-// field as an Arrow array, in row order), downloading the next chunks'
-// binlogs ahead and decoding fields in parallel, and reads a segment's
-// deltalogs.
+// one input segment's insert data as aligned column batches (every
+// requested schema field as an Arrow array, in row order), downloading the
+// next chunks' objects ahead and decoding fields in parallel, and reads a
+// segment's deltalogs.
 //
-// Alignment follows Milvus's V1 reader (milvus-formats.md §9.6, §7): each
-// field's binlogs are sorted by logID; chunk i is the i-th file of every
-// field; a field with fewer files is aligned to the end and its missing
-// leading chunks, like a field with no binlogs at all, are filled with its
-// default value or nulls (an error for a field that is neither nullable nor
-// has a default); all files of a chunk must hold the same number of rows.
+// Each segment is read in its own storage_version: 0 or 1 is storage v1
+// (one binlog per field per chunk), 2 is storage v2 (one Parquet file per
+// column group per chunk); any other version is refused. Batches look the
+// same either way.
 //
-// Memory: at most Options.Prefetch+1 chunks of compressed binlog bytes, the
-// Parquet column chunks being decoded, and the current batch.
+// v1 alignment follows Milvus's V1 reader (milvus-formats.md §9.6, §7):
+// each field's binlogs are sorted by logID; chunk i is the i-th file of
+// every field; a field with fewer files is aligned to the end and its
+// missing leading chunks, like a field with no binlogs at all, are filled
+// with its default value or nulls (an error for a field that is neither
+// nullable nor has a default); all files of a chunk must hold the same
+// number of rows.
+//
+// v2 alignment follows Milvus's packed reader (milvus-storage-v2.md §7.1,
+// §8.4): FieldBinlogs (one per column group, fieldID = group ID) are sorted
+// by group ID; chunk j is the j-th file (by logID) of every group; every
+// group must have the same number of files (no end alignment) and a
+// chunk's files the same rows. Columns are found by Parquet field_id only.
+// Every file must sit under its group's directory, hold exactly its
+// group's child_fields (legacy metadata without child_fields: what the
+// file's group_field_id_list says) and carry a group_field_id_list with one
+// entry per group in ID order. Fields in no group are filled as for v1.
+//
+// Options.Fields projects: only the objects holding a requested field are
+// downloaded (v1 binlogs of those fields, v2 groups with one of them) and
+// only the requested columns decoded.
+//
+// Memory: at most Options.Prefetch+1 chunks of compressed objects, the
+// Parquet column chunks being decoded, and the current batch. A v2 file is
+// downloaded whole, like a v1 binlog; Milvus writes one file per group for
+// a whole compacted segment, so a chunk can be as large as the segment's
+// requested groups.
 package segread
 
 import (
@@ -29,7 +52,9 @@ import (
 	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
 
 	"github.com/compacthost/compacthost/storage/binlog"
+	"github.com/compacthost/compacthost/storage/corrupt"
 	"github.com/compacthost/compacthost/storage/objstore"
+	"github.com/compacthost/compacthost/storage/packed"
 )
 
 // Options tunes a Reader. The zero value is usable.
@@ -41,9 +66,14 @@ type Options struct {
 	// Prefetch is the number of chunks downloaded ahead of the chunk being
 	// decoded; 0 means 1.
 	Prefetch int
-	// Parallelism bounds the binlogs of a chunk downloaded, and the fields
+	// Parallelism bounds the objects of a chunk downloaded, and the fields
 	// decoded, concurrently; 0 means GOMAXPROCS.
 	Parallelism int
+	// Fields are the schema fields to read, by ID; nil or empty means every
+	// schema field. Only the objects holding them are downloaded (a v1
+	// field's binlogs, the v2 column groups that hold one) and only their
+	// columns decoded.
+	Fields []int64
 }
 
 func (o Options) withDefaults() Options {
@@ -59,13 +89,13 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Batch is a run of consecutive rows of one segment, every schema field
+// Batch is a run of consecutive rows of one segment, every requested field
 // present. The caller owns it and must Release it.
 type Batch struct {
 	FirstRow int64                 // row offset of the batch within its segment
 	Rows     int                   // number of rows; every column has this length
-	Columns  map[int64]arrow.Array // every schema field, by field ID
-	RowSizes []uint32              // the shared row-size definition (RowSizes)
+	Columns  map[int64]arrow.Array // every requested field (Options.Fields), by field ID
+	RowSizes []uint32              // the shared row-size definition (RowSizes) over the requested fields
 	Bytes    int64                 // sum of RowSizes (uncompressed bytes)
 }
 
@@ -81,13 +111,18 @@ func (b *Batch) Release() {
 // use.
 type Reader struct {
 	segID   int64
-	owner   binlog.Owner // what every binlog descriptor must name
-	schema  *schemapb.CollectionSchema
-	fields  []*schemapb.FieldSchema
+	version int64                      // the segment's storage_version
+	owner   binlog.Owner               // what every binlog descriptor must name
+	schema  *schemapb.CollectionSchema // the requested fields only: what RowSizes counts
+	fields  []*schemapb.FieldSchema    // the requested fields, in schema order
+	outIdx  map[int64]int              // field ID -> index in fields
+	all     []*schemapb.FieldSchema    // every field of the collection (packed.AllFields)
+	claims  map[int64]int64            // v2: field ID -> column group, as the metadata says
+	groups  int                        // v2: the segment's column groups
 	chunks  []chunk
 	opts    Options
 	numRows int64
-	fills   []arrow.Array // per field: BatchRows rows of its default or nulls; nil if never needed
+	fills   []arrow.Array // per requested field: BatchRows rows of its default or nulls; nil if never needed
 
 	store   objstore.Store
 	dctx    context.Context // Open's ctx: governs the downloads
@@ -107,44 +142,60 @@ type Reader struct {
 
 type downloaded struct {
 	index int
-	data  [][]byte // per field; nil where the field is filled
+	data  [][]byte // per object of the chunk
 	err   error
 }
 
-// Open validates the alignment of seg's insert binlogs against schema
-// (keys must be filled in: milvuspath.FillPlan). Next checks every binlog's
-// descriptor against seg (collection, partition, segment) and its schema
-// field (field ID, payload type); a mismatch is marked corrupt.Err. It does
-// no I/O: the first
+// Open plans the reading of seg's insert data in the segment's own
+// storage_version (0 or 1: v1 binlogs, 2: v2 column-group files) and
+// checks its metadata's alignment against schema (keys must be filled in:
+// milvuspath.FillPlan). Next checks every object against seg: a v1
+// binlog's descriptor (collection, partition, segment, field ID, payload
+// type), a v2 file's columns and footer (child_fields, group list, row
+// counts); a mismatch is marked corrupt.Err. Open does no I/O: the first
 // Next starts downloading in the background, so readers opened for
 // segments consumed one after another do not all hold chunks at once. ctx
 // governs those downloads until Close. Errors name the segment, the field
-// and the object key.
+// or column group, and the object key.
 func Open(ctx context.Context, store objstore.Store, schema *schemapb.CollectionSchema, seg *datapb.CompactionSegmentBinlogs, opts Options) (*Reader, error) {
 	opts = opts.withDefaults()
 	segID := seg.GetSegmentID()
-	fields := schema.GetFields()
+	fields, err := requested(schema, opts.Fields)
+	if err != nil {
+		return nil, fmt.Errorf("segread: segment %d: %w", segID, err)
+	}
 	for _, f := range fields {
 		if _, err := binlog.ArrowType(f); err != nil {
 			return nil, fmt.Errorf("segread: segment %d: %w", segID, err)
 		}
 	}
-	chunks, err := planChunks(segID, fields, seg, canFill)
+	all := packed.AllFields(schema)
+	var p plan
+	switch v := seg.GetStorageVersion(); v {
+	case 0, 1:
+		p, err = planV1(segID, schema.GetFields(), fields, seg)
+	case 2:
+		p, err = planV2(segID, all, fields, seg)
+	default:
+		err = fmt.Errorf("segread: segment %d: storage_version %d is not supported (this host reads 0/1 = v1 and 2 = v2)", segID, v)
+	}
 	if err != nil {
 		return nil, err
 	}
-	r := &Reader{segID: segID, owner: ownerOf(seg), schema: schema, fields: fields, chunks: chunks, opts: opts,
-		fills: make([]arrow.Array, len(fields))}
-	for _, c := range chunks {
+	r := &Reader{segID: segID, version: seg.GetStorageVersion(), owner: ownerOf(seg),
+		schema: &schemapb.CollectionSchema{Fields: fields}, fields: fields, outIdx: make(map[int64]int, len(fields)),
+		all: all, claims: p.claims, groups: p.groups, chunks: p.chunks, opts: opts, fills: make([]arrow.Array, len(fields))}
+	for oi, f := range fields {
+		r.outIdx[f.GetFieldID()] = oi
+	}
+	for _, c := range r.chunks {
 		r.numRows += c.rows
-		for fi, fr := range c.files {
-			if fr == nil && r.fills[fi] == nil {
-				fill, err := buildFill(fields[fi], opts.BatchRows)
-				if err != nil {
-					r.releaseFills()
-					return nil, fmt.Errorf("segread: segment %d field %d (%s): %w", segID, fields[fi].GetFieldID(), fields[fi].GetName(), err)
-				}
-				r.fills[fi] = fill
+	}
+	for oi, fill := range p.fills {
+		if fill {
+			if err := r.needFill(oi); err != nil {
+				r.releaseFills()
+				return nil, err
 			}
 		}
 	}
@@ -154,6 +205,51 @@ func Open(ctx context.Context, store objstore.Store, schema *schemapb.Collection
 	r.ready = make(chan downloaded, opts.Prefetch+1)
 	r.tokens = make(chan struct{}, opts.Prefetch+1)
 	return r, nil
+}
+
+// requested returns the schema fields ids names, in schema order; every
+// field when ids is empty.
+func requested(schema *schemapb.CollectionSchema, ids []int64) ([]*schemapb.FieldSchema, error) {
+	if len(ids) == 0 {
+		return schema.GetFields(), nil
+	}
+	want := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		if want[id] {
+			return nil, fmt.Errorf("field %d is requested twice", id)
+		}
+		want[id] = true
+	}
+	var out []*schemapb.FieldSchema
+	for _, f := range schema.GetFields() {
+		if want[f.GetFieldID()] {
+			out = append(out, f)
+			delete(want, f.GetFieldID())
+		}
+	}
+	for _, id := range ids {
+		if want[id] {
+			return nil, fmt.Errorf("requested field %d is not in the schema", id)
+		}
+	}
+	return out, nil
+}
+
+// needFill makes sure requested field oi has its fill: its default value
+// or nulls, for the rows no object holds.
+func (r *Reader) needFill(oi int) error {
+	if r.fills[oi] != nil {
+		return nil
+	}
+	f := r.fields[oi]
+	err := canFill(f)
+	if err == nil {
+		r.fills[oi], err = buildFill(f, r.opts.BatchRows)
+	}
+	if err != nil {
+		return r.fieldErr(oi, fmt.Errorf("no object of the segment holds it and it cannot be filled: %w", err))
+	}
+	return nil
 }
 
 // ownerOf is what the plan says seg's binlogs belong to.
@@ -182,12 +278,9 @@ func (r *Reader) download(ctx context.Context, store objstore.Store) {
 		d := downloaded{index: i, data: make([][]byte, len(c.files))}
 		d.err = parallel(len(c.files), r.opts.Parallelism, func(fi int) error {
 			fr := c.files[fi]
-			if fr == nil {
-				return nil
-			}
 			data, err := getAll(ctx, store, fr.key, fr.size)
 			if err != nil {
-				return r.fieldErr(fi, err)
+				return r.objErr(fr, err)
 			}
 			d.data[fi] = data
 			return nil
@@ -199,14 +292,23 @@ func (r *Reader) download(ctx context.Context, store objstore.Store) {
 	}
 }
 
-func (r *Reader) fieldErr(fi int, err error) error {
-	f := r.fields[fi]
+func (r *Reader) fieldErr(oi int, err error) error {
+	f := r.fields[oi]
 	return fmt.Errorf("segread: segment %d field %d (%s): %w", r.segID, f.GetFieldID(), f.GetName(), err)
 }
 
-// Next returns the next batch of at most BatchRows rows, or io.EOF after
-// the last one. Batches never span two chunks. After an error every later
-// call returns the same error.
+// objErr names fr's field (v1) or column group (v2) in err.
+func (r *Reader) objErr(fr *fileRef, err error) error {
+	if fr.v2 {
+		return fmt.Errorf("segread: segment %d column group %d: %w", r.segID, fr.id, err)
+	}
+	return r.fieldErr(r.outIdx[fr.id], err)
+}
+
+// Next returns the next batch of at most BatchRows rows, or io.EOF itself
+// after the last one; no other error it returns matches io.EOF. Batches
+// never span two chunks. After an error every later call returns the same
+// error.
 func (r *Reader) Next(ctx context.Context) (*Batch, error) {
 	if r.closed.Load() {
 		return nil, fmt.Errorf("segread: segment %d: Next after Close", r.segID)
@@ -215,10 +317,26 @@ func (r *Reader) Next(ctx context.Context) (*Batch, error) {
 		return nil, r.err
 	}
 	b, err := r.next1(ctx)
-	if err != nil && !errors.Is(err, io.EOF) {
-		r.err = err
+	if err != nil && err != io.EOF {
+		r.err = notEOF(err)
+		return nil, r.err
 	}
 	return b, err
+}
+
+// notEOF keeps an error that wraps io.EOF (an object whose decoder ran out
+// of bytes) from reading as the end of the segment, which callers test
+// with errors.Is: it becomes an error with the same text and
+// io.ErrUnexpectedEOF, marked corrupt.Err unless the store failed.
+func notEOF(err error) error {
+	if !errors.Is(err, io.EOF) {
+		return err
+	}
+	err2 := fmt.Errorf("%s (%w)", err, io.ErrUnexpectedEOF)
+	if errors.Is(err, corrupt.Err) || !objstore.IsStoreError(err) {
+		return corrupt.Mark(err2)
+	}
+	return err2
 }
 
 func (r *Reader) next1(ctx context.Context) (*Batch, error) {

@@ -173,11 +173,7 @@ func TestOpenErrors(t *testing.T) {
 				r.Close()
 				t.Fatal("Open succeeded")
 			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
+			wantAll(t, err, tc.want...)
 		})
 	}
 }
@@ -228,27 +224,10 @@ func TestNextErrors(t *testing.T) {
 					t.Fatalf("Open: %v", err)
 				}
 				defer r.Close()
-				for {
-					b, err := r.Next(ctx)
-					if err == nil {
-						b.Release()
-						continue
-					}
-					if errors.Is(err, io.EOF) {
-						t.Fatal("read to the end without an error")
-					}
-					for _, w := range tc.want {
-						if !strings.Contains(err.Error(), w) {
-							t.Errorf("error %q does not mention %q", err, w)
-						}
-					}
-					if !strings.Contains(err.Error(), "segment 450000000000000100") {
-						t.Errorf("error %q does not name the segment", err)
-					}
-					if _, again := r.Next(ctx); again != err {
-						t.Errorf("Next after an error: %v", again)
-					}
-					return
+				err = firstError(t, ctx, r)
+				wantAll(t, err, append(tc.want, "segment 450000000000000100")...)
+				if _, again := r.Next(ctx); again != err {
+					t.Errorf("Next after an error: %v", again)
 				}
 			})
 		}
