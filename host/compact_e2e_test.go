@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
+
+	"github.com/compacthost/compacthost/host/internal/pipeline"
 
 	"github.com/compacthost/compacthost/storage/gen"
 	"github.com/compacthost/compacthost/storage/objstore"
@@ -21,17 +24,34 @@ type randomCase struct {
 	cfg           gen.Config
 	batchRows     int
 	binlogMaxSize int64
+	outVersion    int64 // Options.OutputStorageVersion
+}
+
+// wantVersion is the storage version the case's outputs must have.
+func (c randomCase) wantVersion(plan *datapb.CompactionPlan) int64 {
+	v := c.outVersion
+	if v == StorageFromPlan {
+		if p, err := pipeline.ParseParams(plan.GetJsonParams()); err == nil {
+			v = p.StorageVersion
+		}
+	}
+	if v == StorageV2 {
+		return StorageV2
+	}
+	return 0
 }
 
 func (c randomCase) String() string {
-	return fmt.Sprintf("seed=%d pk=%s segs=%d rows=%d chunk=%d sorted=%v del=%.2f/%s ttl=%v exp=%.2f maxsize=%d batch=%d binlogmax=%d",
+	return fmt.Sprintf("seed=%d pk=%s segs=%d rows=%d chunk=%d sorted=%v del=%.2f/%s ttl=%v exp=%.2f maxsize=%d batch=%d binlogmax=%d in=v%d mixed=%v out=%d",
 		c.cfg.Seed, c.cfg.PKType, c.cfg.Segments, c.cfg.RowsPerSegment, c.cfg.ChunkRows, c.cfg.Sorted,
-		c.cfg.DeleteFraction, c.cfg.Deletes, c.cfg.TTL, c.cfg.ExpiredFraction, c.cfg.MaxSegmentSize, c.batchRows, c.binlogMaxSize)
+		c.cfg.DeleteFraction, c.cfg.Deletes, c.cfg.TTL, c.cfg.ExpiredFraction, c.cfg.MaxSegmentSize, c.batchRows, c.binlogMaxSize,
+		c.cfg.StorageVersion, c.cfg.MixedVersions, c.outVersion)
 }
 
 // randomCaseFor draws a case from seed: pk type, segment count and sizes,
 // chunking, sortedness, delete fraction and distribution, TTL fraction,
-// tiny to huge max sizes, batch and chunk sizes.
+// tiny to huge max sizes, batch and chunk sizes, input storage versions
+// (v1, v2 or mixed) and the output version (the plan's, or forced).
 func randomCaseFor(seed int64) randomCase {
 	r := rand.New(rand.NewPCG(uint64(seed), 0x5eed))
 	c := gen.DefaultConfig()
@@ -60,8 +80,16 @@ func randomCaseFor(seed int64) randomCase {
 		c.RowsPerSegment = min(c.RowsPerSegment, 120) // one output per few rows: keep the object count small
 	}
 	c.L0Segments, c.L0Deletes = 1+r.IntN(2), r.IntN(300)
-	return randomCase{cfg: c, batchRows: []int{1, 7, 100, 1000, 8192}[r.IntN(5)],
+	rc := randomCase{cfg: c, batchRows: []int{1, 7, 100, 1000, 8192}[r.IntN(5)],
 		binlogMaxSize: []int64{4 << 10, 64 << 10, 64 << 20}[r.IntN(3)]}
+	switch r.IntN(3) {
+	case 1:
+		rc.cfg.StorageVersion = 2
+	case 2:
+		rc.cfg.StorageVersion, rc.cfg.MixedVersions = 2, true
+	}
+	rc.outVersion = []int64{StorageFromPlan, StorageFromPlan, StorageV1, StorageV2}[r.IntN(4)]
+	return rc
 }
 
 // setBinlogMaxSize rewrites the plan's json_params binlog_max_size.
@@ -113,10 +141,17 @@ func runRandomCase(t *testing.T, store objstore.Store, plugins testPlugins, rc r
 	plan := col.MixPlan
 	plan.JsonParams = setBinlogMaxSize(t, plan.JsonParams, rc.binlogMaxSize)
 	var pr progressRecorder
-	h := newTestHost(t, store, 0, func(o *Options) { o.Progress, o.BatchRows = pr.record, rc.batchRows })
+	h := newTestHost(t, store, 0, func(o *Options) {
+		o.Progress, o.BatchRows, o.OutputStorageVersion = pr.record, rc.batchRows, rc.outVersion
+	})
 	res, err := h.Compact(ctx, plan, WithPlugin(plugins.mix))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, s := range res.GetSegments() {
+		if want := rc.wantVersion(plan); s.GetStorageVersion() != want {
+			t.Fatalf("output segment %d has storage_version %d, want %d", s.GetSegmentID(), s.GetStorageVersion(), want)
+		}
 	}
 	checkMix(t, store, plan, res, pr.final())
 	if got := pr.final(); got.RowsRead != col.Expected.Rows || got.Deleted != col.Expected.Deleted || got.Expired != col.Expected.Expired || got.RowsWritten != col.Expected.Kept {
