@@ -13,6 +13,7 @@ import (
 
 	"github.com/compacthost/compacthost/storage/binlog"
 	"github.com/compacthost/compacthost/storage/corrupt"
+	"github.com/compacthost/compacthost/storage/objstore"
 	"github.com/compacthost/compacthost/storage/packed"
 )
 
@@ -37,6 +38,9 @@ type cursor struct {
 	pend arrow.Array // decoded rows not handed out yet start at off
 	off  int
 	data []byte // the compressed object, kept until the chunk is done
+	// closer is closed after dec: the ranged reader of a v2 file read in
+	// place, shared by its columns' cursors and owned by one of them.
+	closer io.Closer
 }
 
 // opened is one object of a chunk, checked and ready to decode: a cursor
@@ -147,35 +151,64 @@ func (r *Reader) openBinlog(fr *fileRef, data []byte) (opened, error) {
 // openPacked opens a v2 column-group file, checks its columns against the
 // segment's metadata and its footer's group list against the segment's
 // groups, and opens one reader per requested field it holds, so that its
-// fields decode in parallel.
+// fields decode in parallel. data is the downloaded file, or nil for a
+// file read in place (Reader.inPlace).
 func (r *Reader) openPacked(fr *fileRef, data []byte) (opened, error) {
-	if bytes.HasPrefix(data, []byte(v1Magic)) {
-		return opened{}, r.objErr(fr, corrupt.Mark(fmt.Errorf("%s is a storage-v1 binlog (magic BC FA FF 00), not a Parquet file; the segment has storage_version 2",
+	var src io.ReaderAt
+	var size int64
+	var ranged *objstore.ReaderAt
+	if data != nil {
+		src, size = bytes.NewReader(data), int64(len(data))
+	} else {
+		var err error
+		if ranged, err = objstore.NewReaderAt(r.dctx, r.store, fr.key); err != nil {
+			return opened{}, r.objErr(fr, err)
+		}
+		src, size = ranged, ranged.Size()
+	}
+	fail := func(o opened, err error) (opened, error) {
+		for _, cur := range o.cursors {
+			cur.close()
+		}
+		if ranged != nil {
+			ranged.Close()
+		}
+		return opened{}, r.objErr(fr, err)
+	}
+	var magic [4]byte
+	if _, err := src.ReadAt(magic[:], 0); err == nil && string(magic[:]) == v1Magic {
+		return fail(opened{}, corrupt.Mark(fmt.Errorf("%s is a storage-v1 binlog (magic BC FA FF 00), not a Parquet file; the segment has storage_version 2",
 			fr.name())))
 	}
-	probe, err := packed.NewReader(fr.key, bytes.NewReader(data), int64(len(data)), r.all, packed.ReaderOptions{BatchRows: r.opts.BatchRows})
+	probe, err := packed.NewReader(fr.key, src, size, r.all, packed.ReaderOptions{BatchRows: r.opts.BatchRows})
 	if err != nil {
-		return opened{}, r.objErr(fr, err)
+		return fail(opened{}, err)
 	}
 	o := opened{holds: probe.FieldIDs(), rows: probe.NumRows(), groups: probe.Footer().Groups, cursors: map[int]*cursor{}}
 	probe.Close()
 	if err := r.checkGroup(fr, o); err != nil {
-		return opened{}, r.objErr(fr, corrupt.Mark(err))
+		return fail(o, corrupt.Mark(err))
 	}
 	for _, id := range o.holds {
 		oi, ok := r.outIdx[id]
 		if !ok {
 			continue
 		}
-		rd, err := packed.NewReader(fr.key, bytes.NewReader(data), int64(len(data)), r.all,
-			packed.ReaderOptions{Fields: []int64{id}, BatchRows: r.opts.BatchRows})
+		rd, err := packed.NewReader(fr.key, src, size, r.all, packed.ReaderOptions{Fields: []int64{id}, BatchRows: r.opts.BatchRows})
 		if err != nil {
-			for _, cur := range o.cursors {
-				cur.close()
-			}
-			return opened{}, r.objErr(fr, err)
+			return fail(o, err)
 		}
 		o.cursors[oi] = &cursor{name: fr.name(), dec: packedColumn{rd}, data: data}
+	}
+	if ranged != nil {
+		// The columns share the ReaderAt: the first cursor closes it.
+		if len(o.cursors) == 0 {
+			ranged.Close()
+		}
+		for _, cur := range o.cursors {
+			cur.closer = ranged
+			break
+		}
 	}
 	return o, nil
 }
@@ -245,6 +278,10 @@ func (c *cursor) close() {
 	}
 	c.dec.Close()
 	c.data = nil
+	if c.closer != nil {
+		c.closer.Close()
+		c.closer = nil
+	}
 }
 
 // take returns the next n rows of the binlog as one array (the caller owns

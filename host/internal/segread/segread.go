@@ -32,10 +32,12 @@
 // only the requested columns decoded.
 //
 // Memory: at most Options.Prefetch+1 chunks of compressed objects, the
-// Parquet column chunks being decoded, and the current batch. A v2 file is
-// downloaded whole, like a v1 binlog; Milvus writes one file per group for
-// a whole compacted segment, so a chunk can be as large as the segment's
-// requested groups.
+// Parquet column chunks being decoded, and the current batch. A v1 binlog
+// is downloaded whole, and so is a v2 file whose log_size is at most
+// Options.DownloadLimit. A larger v2 file (Milvus's compactor writes one
+// file per group for a whole segment, hundreds of MiB for a vector group),
+// or one whose size the metadata does not state, is read in place with
+// ranged reads, a row group's column chunks at a time.
 package segread
 
 import (
@@ -69,6 +71,11 @@ type Options struct {
 	// Parallelism bounds the objects of a chunk downloaded, and the fields
 	// decoded, concurrently; 0 means GOMAXPROCS.
 	Parallelism int
+	// DownloadLimit is the largest v2 file downloaded whole (by its
+	// log_size); larger files, and files of unknown size, are read in place
+	// with ranged reads. 0 means DefaultDownloadLimit; negative reads every
+	// v2 file in place.
+	DownloadLimit int64
 	// Fields are the schema fields to read, by ID; nil or empty means every
 	// schema field. Only the objects holding them are downloaded (a v1
 	// field's binlogs, the v2 column groups that hold one) and only their
@@ -76,7 +83,14 @@ type Options struct {
 	Fields []int64
 }
 
+// DefaultDownloadLimit is Milvus's binlog_max_size: a v2 file Milvus
+// flushed, or one of our chunks, is no larger than about this.
+const DefaultDownloadLimit = 64 << 20
+
 func (o Options) withDefaults() Options {
+	if o.DownloadLimit == 0 {
+		o.DownloadLimit = DefaultDownloadLimit
+	}
 	if o.BatchRows <= 0 {
 		o.BatchRows = binlog.DefaultBatchRows
 	}
@@ -278,6 +292,9 @@ func (r *Reader) download(ctx context.Context, store objstore.Store) {
 		d := downloaded{index: i, data: make([][]byte, len(c.files))}
 		d.err = parallel(len(c.files), r.opts.Parallelism, func(fi int) error {
 			fr := c.files[fi]
+			if r.inPlace(fr) {
+				return nil // openPacked reads it with ranged reads
+			}
 			data, err := getAll(ctx, store, fr.key, fr.size)
 			if err != nil {
 				return r.objErr(fr, err)
@@ -290,6 +307,12 @@ func (r *Reader) download(ctx context.Context, store objstore.Store) {
 			return
 		}
 	}
+}
+
+// inPlace reports whether fr is a v2 file too large (or of unknown size)
+// to download whole.
+func (r *Reader) inPlace(fr *fileRef) bool {
+	return fr.v2 && (fr.size <= 0 || fr.size > r.opts.DownloadLimit)
 }
 
 func (r *Reader) fieldErr(oi int, err error) error {

@@ -5,15 +5,18 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/compacthost/compacthost/host/internal/segread"
 	"github.com/compacthost/compacthost/storage/corrupt"
@@ -50,12 +53,15 @@ func TestV2EveryType(t *testing.T) {
 					spec.chunks = []int{300, 200, 77}
 					seg, want := writeSegment(t, store, root, schema, spec)
 					defer releaseAll(want)
-					got := readAll(t, store, schema, seg, segread.Options{BatchRows: 128, Parallelism: 3})
-					defer releaseAll(got)
-					for _, f := range schema.Fields {
-						if !array.Equal(got[f.FieldID], want[f.FieldID]) {
-							t.Errorf("field %d (%s) differs from what was written", f.FieldID, f.DataType)
+					// Downloaded whole, and read in place with ranged reads.
+					for _, limit := range []int64{0, -1} {
+						got := readAll(t, store, schema, seg, segread.Options{BatchRows: 128, Parallelism: 3, DownloadLimit: limit})
+						for _, f := range schema.Fields {
+							if !array.Equal(got[f.FieldID], want[f.FieldID]) {
+								t.Errorf("download limit %d: field %d (%s) differs from what was written", limit, f.FieldID, f.DataType)
+							}
 						}
+						releaseAll(got)
 					}
 				})
 			}
@@ -84,13 +90,16 @@ func TestV2MatchesV1Gen(t *testing.T) {
 					if seg.StorageVersion != cfg.SegmentVersion(i) && col == mixed {
 						t.Fatalf("mixed segment %d has storage_version %d", i, seg.StorageVersion)
 					}
-					got := readAll(t, store, col.Schema, seg, segread.Options{BatchRows: 333, Parallelism: 2})
-					for _, f := range col.Schema.Fields {
-						if !array.Equal(got[f.FieldID], want[f.FieldID]) {
-							t.Errorf("%v segment %d (storage_version %d) field %d differs from the v1 read", pk, i, seg.StorageVersion, f.FieldID)
+					for _, limit := range []int64{0, -1} {
+						got := readAll(t, store, col.Schema, seg, segread.Options{BatchRows: 333, Parallelism: 2, DownloadLimit: limit})
+						for _, f := range col.Schema.Fields {
+							if !array.Equal(got[f.FieldID], want[f.FieldID]) {
+								t.Errorf("%v segment %d (storage_version %d, download limit %d) field %d differs from the v1 read",
+									pk, i, seg.StorageVersion, limit, f.FieldID)
+							}
 						}
+						releaseAll(got)
 					}
-					releaseAll(got)
 				}
 				releaseAll(want)
 			}
@@ -393,4 +402,73 @@ func cutFooter(data []byte) []byte {
 	out := slices.Clone(data[:n-8-size+1])
 	out = binary.LittleEndian.AppendUint32(out, 1)
 	return append(out, "PAR1"...)
+}
+
+// TestV2ReadInPlace: a v2 file larger than DownloadLimit, or of unknown
+// size, is never fetched whole: only ranged reads touch it, and the rows
+// are the same. v1 binlogs are always downloaded whole.
+func TestV2ReadInPlace(t *testing.T) {
+	base := objstoretest.Local(t)
+	cfg := smallConfig(schemapb.DataType_Int64)
+	cfg.StorageVersion, cfg.MixedVersions, cfg.Segments = 2, true, 2
+	col := generate(t, base, cfg)
+	for _, c := range []struct {
+		name  string
+		limit int64
+		mut   func(*datapb.CompactionSegmentBinlogs)
+	}{
+		{"over the limit", 1, func(*datapb.CompactionSegmentBinlogs) {}},
+		{"unknown size", 0, func(seg *datapb.CompactionSegmentBinlogs) {
+			for _, fb := range seg.FieldBinlogs {
+				for _, b := range fb.Binlogs {
+					b.LogSize = 0
+				}
+			}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for i, seg := range col.Segments {
+				seg = proto.Clone(seg).(*datapb.CompactionSegmentBinlogs)
+				c.mut(seg)
+				want := readAll(t, base, col.Schema, col.Segments[i], segread.Options{})
+				rec := &splitRecorder{Store: base}
+				got := readAll(t, rec, col.Schema, seg, segread.Options{DownloadLimit: c.limit})
+				for _, f := range col.Schema.Fields {
+					if !array.Equal(got[f.FieldID], want[f.FieldID]) {
+						t.Errorf("segment %d field %d differs from the downloaded read", seg.SegmentID, f.FieldID)
+					}
+				}
+				releaseAll(got)
+				releaseAll(want)
+				if seg.StorageVersion == 2 {
+					if len(rec.whole) != 0 || len(rec.ranged) == 0 {
+						t.Errorf("v2 segment %d: whole GETs %v, %d ranged; want none whole", seg.SegmentID, rec.whole, len(rec.ranged))
+					}
+				} else if len(rec.ranged) != 0 || len(rec.whole) == 0 {
+					t.Errorf("v1 segment %d: ranged GETs %v, %d whole; want v1 binlogs downloaded whole", seg.SegmentID, rec.ranged, len(rec.whole))
+				}
+			}
+		})
+	}
+}
+
+// splitRecorder records whole and ranged GETs apart.
+type splitRecorder struct {
+	objstore.Store
+	mu            sync.Mutex
+	whole, ranged []string
+}
+
+func (s *splitRecorder) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	s.mu.Lock()
+	s.whole = append(s.whole, key)
+	s.mu.Unlock()
+	return s.Store.Get(ctx, key)
+}
+
+func (s *splitRecorder) GetRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+	s.mu.Lock()
+	s.ranged = append(s.ranged, key)
+	s.mu.Unlock()
+	return s.Store.GetRange(ctx, key, off, n)
 }
