@@ -18,6 +18,7 @@ import (
 	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/compacthost/compacthost/host/internal/coltest"
 	"github.com/compacthost/compacthost/host/internal/segread"
 	"github.com/compacthost/compacthost/storage/corrupt"
 	"github.com/compacthost/compacthost/storage/gen"
@@ -39,7 +40,7 @@ func TestV2EveryType(t *testing.T) {
 	}
 	for _, pk := range []schemapb.DataType{schemapb.DataType_Int64, schemapb.DataType_VarChar} {
 		for _, nullable := range []bool{false, true} {
-			schema := everyTypeSchema(pk, nullable)
+			schema := coltest.EveryTypeSchema(pk, nullable)
 			if n := len(schema.Fields); n != 22 { // pk, 19 DataTypes, RowID, Timestamp
 				t.Fatalf("%d fields: %v", n, schema.Fields)
 			}
@@ -179,7 +180,7 @@ func TestProjectionIO(t *testing.T) {
 // fields: default split 0 [100 0 1], 1 [102], 101 [101]; legacy split
 // 0 [100 102 0 1], 101 [101].
 func smallSchema() *schemapb.CollectionSchema {
-	return withSystemFields(&schemapb.CollectionSchema{Name: "small", Fields: []*schemapb.FieldSchema{
+	return coltest.WithSystemFields(&schemapb.CollectionSchema{Name: "small", Fields: []*schemapb.FieldSchema{
 		{FieldID: 100, Name: "pk", DataType: schemapb.DataType_Int64, IsPrimaryKey: true},
 		{FieldID: 101, Name: "vec", DataType: schemapb.DataType_FloatVector, TypeParams: []*commonpb.KeyValuePair{{Key: "dim", Value: "4"}}},
 		{FieldID: 102, Name: "title", DataType: schemapb.DataType_VarChar, Nullable: true},

@@ -3,95 +3,25 @@ package segread_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/binary"
-	"fmt"
 	"io"
-	"maps"
-	"slices"
-	"strconv"
 	"sync"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
-	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
 
+	"github.com/compacthost/compacthost/host/internal/coltest"
 	"github.com/compacthost/compacthost/storage/binlog"
 	"github.com/compacthost/compacthost/storage/milvuspath"
 	"github.com/compacthost/compacthost/storage/objstore"
 	"github.com/compacthost/compacthost/storage/packed"
 )
-
-// everyTypeSchema has a pk of pkType (100), one field per DataType that
-// binlog.ArrowType maps (101..., vectors of dim 8), then RowID and
-// Timestamp, as RootCoord appends them.
-func everyTypeSchema(pkType schemapb.DataType, nullable bool) *schemapb.CollectionSchema {
-	pk := &schemapb.FieldSchema{FieldID: 100, Name: "pk", DataType: pkType, IsPrimaryKey: true}
-	s := &schemapb.CollectionSchema{Name: "every_type", Fields: []*schemapb.FieldSchema{pk}}
-	for _, v := range slices.Sorted(maps.Values(schemapb.DataType_value)) {
-		f := &schemapb.FieldSchema{FieldID: int64(101 + len(s.Fields) - 1), DataType: schemapb.DataType(v), Nullable: nullable,
-			TypeParams: []*commonpb.KeyValuePair{{Key: "dim", Value: "8"}}}
-		f.Name = "f_" + f.DataType.String()
-		if _, err := binlog.ArrowType(f); err == nil {
-			s.Fields = append(s.Fields, f)
-		}
-	}
-	return withSystemFields(s)
-}
-
-func withSystemFields(s *schemapb.CollectionSchema) *schemapb.CollectionSchema {
-	s.Fields = append(s.Fields,
-		&schemapb.FieldSchema{FieldID: 0, Name: "RowID", DataType: schemapb.DataType_Int64},
-		&schemapb.FieldSchema{FieldID: 1, Name: "Timestamp", DataType: schemapb.DataType_Int64})
-	return s
-}
-
-// testColumn builds rows [base, base+n) of f; a nullable field has a null
-// in every fourth row. Values go through the builders' string parsing
-// (base64 for binary types).
-func testColumn(t testing.TB, f *schemapb.FieldSchema, base, n int) arrow.Array {
-	t.Helper()
-	dt, err := binlog.ArrowType(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := array.NewBuilder(memory.DefaultAllocator, dt)
-	defer b.Release()
-	for r := base; r < base+n; r++ {
-		if f.GetNullable() && r%4 == 1 {
-			b.AppendNull()
-			continue
-		}
-		v := strconv.Itoa(r*3 + int(f.GetFieldID()%7))
-		switch dt := dt.(type) {
-		case *arrow.Int8Type:
-			v = strconv.Itoa(r%120 - 60)
-		case *arrow.BooleanType:
-			v = strconv.FormatBool(r%3 == 0)
-		case *arrow.StringType:
-			v = fmt.Sprintf("%s-%05d", f.GetName(), r)
-		case *arrow.BinaryType:
-			v = base64.StdEncoding.EncodeToString(fmt.Appendf(nil, `{"r":%d,"f":%d}`, r, f.GetFieldID()))
-		case *arrow.FixedSizeBinaryType:
-			raw := make([]byte, dt.ByteWidth)
-			for i := range raw {
-				raw[i] = byte(r*7 + i)
-			}
-			v = base64.StdEncoding.EncodeToString(raw)
-		}
-		if err := b.AppendValueFromString(v); err != nil {
-			t.Fatalf("field %d: %v", f.GetFieldID(), err)
-		}
-	}
-	return b.NewArray()
-}
 
 const (
 	testColl = int64(7001)
@@ -149,7 +79,7 @@ func writeSegment(t testing.TB, store objstore.Store, root string, schema *schem
 	for _, n := range spec.chunks {
 		cols := map[int64]arrow.Array{}
 		for _, f := range fields {
-			cols[f.GetFieldID()] = testColumn(t, f, base, n)
+			cols[f.GetFieldID()] = coltest.Column(t, f, base, n)
 			parts[f.GetFieldID()] = append(parts[f.GetFieldID()], cols[f.GetFieldID()])
 		}
 		for i, fb := range seg.FieldBinlogs {

@@ -13,6 +13,7 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
 
+	"github.com/compacthost/compacthost/host/internal/coltest"
 	"github.com/compacthost/compacthost/host/internal/segwrite"
 	"github.com/compacthost/compacthost/storage/binlog"
 	"github.com/compacthost/compacthost/storage/objstore"
@@ -81,7 +82,7 @@ func TestV2EveryType(t *testing.T) {
 		for _, pk := range []schemapb.DataType{schemapb.DataType_Int64, schemapb.DataType_VarChar} {
 			for _, nullable := range []bool{false, true} {
 				t.Run(fmt.Sprintf("%s/nullable=%v", pk, nullable), func(t *testing.T) {
-					s := v2Schema(pk, nullable)
+					s := coltest.EveryTypeSchema(pk, nullable)
 					in := v2Input(t, s, 400, 37, 700, 363)
 					root := fmt.Sprintf("v2-%s-%v", pk, nullable)
 					w, cfg := v2Writer(t, store, in, func(c *segwrite.Config) { c.Root = root })
@@ -308,7 +309,7 @@ func TestV2AvgSizeSplitPerOutput(t *testing.T) {
 // The same rows give the same bytes, every object.
 func TestV2DeterministicBytes(t *testing.T) {
 	store := objstoretest.Local(t)
-	in := v2Input(t, v2Schema(schemapb.DataType_VarChar, true), 500, 500)
+	in := v2Input(t, coltest.EveryTypeSchema(schemapb.DataType_VarChar, true), 500, 500)
 	sameBytes(t, store, func(root string) {
 		w, _ := v2Writer(t, store, in, func(c *segwrite.Config) { c.Root = root; c.UploadParallelism = 3 })
 		in.feed(t, w, 120, func(row int) int { return row / 600 })
@@ -320,7 +321,7 @@ func TestV2DeterministicBytes(t *testing.T) {
 
 func TestV2Config(t *testing.T) {
 	store := objstoretest.Local(t)
-	s := v2Schema(schemapb.DataType_Int64, false)
+	s := coltest.EveryTypeSchema(schemapb.DataType_Int64, false)
 	for _, v := range []int64{3, -1} {
 		_, err := segwrite.New(segwrite.Config{Store: store, Schema: s, StorageVersion: v,
 			SegmentIDs: &segwrite.IDRange{}, LogIDs: &segwrite.IDRange{}})
@@ -345,7 +346,7 @@ func TestV2Config(t *testing.T) {
 		}
 	}
 	// A split that cannot be made fails at New, before anything is written.
-	bad := v2Schema(schemapb.DataType_Int64, false)
+	bad := coltest.EveryTypeSchema(schemapb.DataType_Int64, false)
 	bad.StructArrayFields = []*schemapb.StructArrayFieldSchema{{FieldID: 300, Name: "st"}}
 	_, err := segwrite.New(segwrite.Config{Store: store, Schema: bad, StorageVersion: 2,
 		SegmentIDs: &segwrite.IDRange{}, LogIDs: &segwrite.IDRange{}})
