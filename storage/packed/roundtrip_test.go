@@ -126,7 +126,7 @@ func TestDeterministic(t *testing.T) {
 func TestDeterministicDictionaryFallback(t *testing.T) {
 	vec := field(101, "vec", schemapb.DataType_FloatVector, 256, false)
 	groups := []Group{{ID: 101, Fields: []int64{101}}}
-	opts := WriterOptions{RowGroupBytes: 4 << 20}
+	opts := WriterOptions{RowGroupBytes: 4 << 20, VectorDictionary: true}
 	a, _ := writeGroup(t, groups, groups[0], []*schemapb.FieldSchema{vec}, opts, 3000)
 	pf, err := file.NewParquetReader(bytes.NewReader(a))
 	if err != nil {
@@ -143,6 +143,28 @@ func TestDeterministicDictionaryFallback(t *testing.T) {
 		b, _ := writeGroup(t, groups, groups[0], []*schemapb.FieldSchema{vec}, opts, 3000)
 		if !bytes.Equal(a, b) {
 			t.Fatal("same rows, different bytes")
+		}
+	}
+}
+
+// Dense vectors are PLAIN by default (no dictionary page, no fallback);
+// VectorDictionary dictionary-encodes them as milvus-storage does. Other
+// columns keep their dictionary either way.
+func TestVectorDictionary(t *testing.T) {
+	vec := field(101, "vec", schemapb.DataType_FloatVector, 64, false)
+	groups := []Group{{ID: 101, Fields: []int64{101}}}
+	for _, on := range []bool{false, true} {
+		data, _ := writeGroup(t, groups, groups[0], []*schemapb.FieldSchema{vec}, WriterOptions{VectorDictionary: on}, 500)
+		pf, err := file.NewParquetReader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc, err := pf.MetaData().RowGroup(0).ColumnChunk(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cc.HasDictionaryPage() != on {
+			t.Errorf("VectorDictionary %v: dictionary page %v, encoding_stats %v", on, cc.HasDictionaryPage(), cc.EncodingStats())
 		}
 	}
 }

@@ -36,11 +36,21 @@ func ArrowField(f *schemapb.FieldSchema) (arrow.Field, error) {
 		Metadata: arrow.NewMetadata([]string{fieldIDKey}, []string{strconv.FormatInt(f.GetFieldID(), 10)})}, nil
 }
 
-// WriterOptions tunes a Writer; the zero value is what Milvus writes.
+// WriterOptions tunes a Writer; the zero value is what Milvus writes,
+// except that fixed-width vector columns are not dictionary-encoded.
 type WriterOptions struct {
 	// RowGroupBytes is the estimated Arrow memory at which a row group is
 	// cut; 0 means DefaultRowGroupBytes. Tests use small values.
 	RowGroupBytes int64
+	// VectorDictionary dictionary-encodes FixedSizeBinary (dense vector)
+	// columns too, as milvus-storage does. Off by default: a 1 MiB row
+	// group of distinct vectors outgrows the 1 MiB dictionary limit in
+	// every row group, and arrow-go's fallback to PLAIN then rebuilds the
+	// values, for no smaller file (RATIONALE.md).
+	VectorDictionary bool
+	// SizeHint presizes the file's buffer (e.g. the group's Arrow bytes);
+	// 0 lets it grow.
+	SizeHint int64
 }
 
 // Info reports what a Writer wrote.
@@ -135,11 +145,19 @@ func NewWriter(groups []Group, groupID int64, fields []*schemapb.FieldSchema, op
 		afs[i] = af
 		w.fields = append(w.fields, f)
 		switch af.Type.ID() {
-		case arrow.BINARY, arrow.FIXED_SIZE_BINARY:
+		case arrow.FIXED_SIZE_BINARY:
+			if !opts.VectorDictionary {
+				props = append(props, parquet.WithDictionaryFor(af.Name, false))
+			}
+			props = append(props, parquet.WithStatsFor(af.Name, false))
+		case arrow.BINARY:
 			props = append(props, parquet.WithStatsFor(af.Name, false))
 		}
 	}
 	w.schema = arrow.NewSchema(afs, nil)
+	if opts.SizeHint > 0 {
+		w.buf.Grow(int(min(opts.SizeHint, 1<<30)))
+	}
 	fw, err := pqarrow.NewFileWriter(w.schema, &w.buf, parquet.NewWriterProperties(props...), pqarrow.DefaultWriterProps())
 	if err != nil {
 		return nil, fmt.Errorf("packed writer: group %d: %w", groupID, err)

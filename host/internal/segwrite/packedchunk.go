@@ -103,7 +103,14 @@ func (o *output) setGroups(w *Writer, groups []packed.Group) {
 // the rows written (binlog.MemorySizeChunks).
 func (o *output) encodeGroup(w *Writer, i int) (encoded, error) {
 	g, cols := o.groups[i], o.cols[i]
-	pw, err := packed.NewWriter(o.groups, g.ID, w.fields, packed.WriterOptions{RowGroupBytes: w.cfg.RowGroupBytes})
+	var mem int64
+	for _, c := range cols {
+		mem += binlog.MemorySizeChunks(o.pieces[c])
+	}
+	// Compressed vectors are about their raw size; a little more covers
+	// the footer and page headers of an incompressible group.
+	pw, err := packed.NewWriter(o.groups, g.ID, w.fields, packed.WriterOptions{RowGroupBytes: w.cfg.RowGroupBytes,
+		VectorDictionary: w.cfg.VectorDictionary, SizeHint: mem + mem/64 + 64<<10})
 	if err != nil {
 		return encoded{}, err
 	}
@@ -120,10 +127,6 @@ func (o *output) encodeGroup(w *Writer, i int) (encoded, error) {
 	data, info, err := pw.Finish()
 	if err != nil {
 		return encoded{}, err
-	}
-	var mem int64
-	for _, c := range cols {
-		mem += binlog.MemorySizeChunks(o.pieces[c])
 	}
 	return encoded{r: bytes.NewReader(data), size: int64(len(data)), rows: info.Rows, mem: mem}, nil
 }

@@ -73,6 +73,9 @@ type Config struct {
 	// RowGroupBytes is the estimated Arrow memory at which a v2 file's
 	// Parquet row group is cut; 0 means packed.DefaultRowGroupBytes (1 MiB).
 	RowGroupBytes int64
+	// VectorDictionary dictionary-encodes v2 dense-vector columns as
+	// milvus-storage does (packed.WriterOptions.VectorDictionary).
+	VectorDictionary bool
 	// ChunkBytes is binlog_max_size: a chunk is flushed once its size as
 	// Milvus's writer counts it reaches it (binlog.MemorySize, Array fields
 	// times binlog.ExpansionRatio); 0 means 64 MiB.
