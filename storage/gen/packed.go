@@ -21,7 +21,8 @@ func (g *generator) writeChunkV2(seg *segmentRows, lo, hi int, cols map[int64]ar
 	for i, grp := range g.groups {
 		logID := g.logID()
 		key := milvuspath.InsertLog(c.RootPath, c.CollectionID, c.PartitionID, seg.id, grp.ID, logID)
-		w, err := packed.NewWriter(g.groups, grp.ID, fields, packed.WriterOptions{})
+		// Inputs as a Milvus DataNode writes them: dictionary on every column.
+		w, err := packed.NewWriter(g.groups, grp.ID, fields, packed.WriterOptions{VectorDictionary: true})
 		if err != nil {
 			return fmt.Errorf("gen: %s: %w", key, err)
 		}
