@@ -26,6 +26,14 @@ const (
 	DefaultReadAhead         = 2   // batches in flight per open input (one decoding, one queued)
 	DefaultBinlogMaxSize     = 64 << 20
 	DefaultPrefetch          = 1 // encoded chunks downloaded ahead of the one decoding, per open input
+	// DefaultDownloadLimit is the largest storage-v2 file the read stage
+	// downloads whole (segread.Options.DownloadLimit); a larger one, or one
+	// of unknown log_size, is read in place with ranged reads and holds
+	// about InPlaceObjectBytes instead.
+	DefaultDownloadLimit = 64 << 20
+	// InPlaceObjectBytes is what reading one v2 file in place holds per
+	// column: Parquet's 1 MiB read buffer and a ~1 MiB row group's pages.
+	InPlaceObjectBytes = 2 << 20
 	// DefaultEncodeFactor is the Go heap the Parquet encoding of one output
 	// chunk holds, per byte of the chunk: the pre-sized payload buffer (1x),
 	// arrow-go's page buffers, kept in its buffer pool between pages (about
@@ -77,6 +85,10 @@ type EstimateOptions struct {
 	BinlogMaxSize int64
 	// Prefetch is the encoded chunks downloaded ahead per open input.
 	Prefetch int
+	// DownloadLimit is the read stage's limit for downloading a storage-v2
+	// file whole (default DefaultDownloadLimit); negative means every v2
+	// file is read in place.
+	DownloadLimit int64
 	// EncodeFactor is the heap of encoding one output chunk per chunk byte.
 	EncodeFactor float64
 	// HostHeapFactor multiplies the host's live data for GC headroom.
@@ -149,7 +161,10 @@ type MemoryEstimate struct {
 //	                    budget plus the batch the strategy is deciding
 //	HostObjectBuffers = I * (Prefetch + 1) * max over segments of (sum over
 //	                    columns of the largest log_size of that column): the
-//	                    encoded chunk decoding and the ones downloaded ahead
+//	                    encoded chunk decoding and the ones downloaded ahead;
+//	                    a storage-v2 file read in place (log_size above
+//	                    DownloadLimit, or unknown) counts InPlaceObjectBytes
+//	                    per column of its group instead
 //	HostOutputChunk   = C + 2 * B * W: the chunk's rows are slices of whole
 //	                    input batches, one partly used at each end
 //	HostOutputEncode  = EncodeFactor * C
@@ -209,6 +224,7 @@ func (e *estimator) init() error {
 	setDefault(&o.ReadAhead, DefaultReadAhead)
 	setDefault(&o.BinlogMaxSize, DefaultBinlogMaxSize)
 	setDefault(&o.Prefetch, DefaultPrefetch)
+	setDefault(&o.DownloadLimit, DefaultDownloadLimit)
 	setDefault(&o.EncodeFactor, DefaultEncodeFactor)
 	setDefault(&o.HostHeapFactor, DefaultHostHeapFactor)
 	segs := e.plan.GetSegmentBinlogs()
@@ -311,6 +327,9 @@ func (e *estimator) addSegment(seg *datapb.CompactionSegmentBinlogs) error {
 		if err != nil {
 			return err
 		}
+		if seg.GetStorageVersion() == storageV2 {
+			u.maxLog = e.v2ObjectBytes(fb, len(children))
+		}
 		u.fields = children
 		key := fmt.Sprint(children)
 		acc := e.units[key]
@@ -349,6 +368,26 @@ func (e *estimator) addSegment(seg *datapb.CompactionSegmentBinlogs) error {
 		e.delMem += u.memory
 	}
 	return nil
+}
+
+// storageV2 is CompactionSegmentBinlogs.storage_version of packed
+// column-group segments.
+const storageV2 = 2
+
+// v2ObjectBytes is what the read stage holds for the largest file of a v2
+// column group of cols columns: the file when it is downloaded whole
+// (0 < log_size <= DownloadLimit), else InPlaceObjectBytes per column, as
+// larger files and files of unknown size are read in place.
+func (e *estimator) v2ObjectBytes(fb *datapb.FieldBinlog, cols int) int64 {
+	var most int64
+	for _, b := range fb.GetBinlogs() {
+		size := b.GetLogSize()
+		if size <= 0 || size > e.opts.DownloadLimit {
+			size = int64(max(cols, 1)) * InPlaceObjectBytes
+		}
+		most = max(most, size)
+	}
+	return most
 }
 
 func sumBinlogs(fb *datapb.FieldBinlog, kind string) (columnUnit, error) {

@@ -260,3 +260,52 @@ func TestEstimateHugeCountsSaturate(t *testing.T) {
 		t.Fatalf("overflowed: %+v", e)
 	}
 }
+
+// TestEstimateStorageV2Objects: a v2 column group's file counts whole when
+// the read stage downloads it (log_size up to DownloadLimit), and as
+// InPlaceObjectBytes per column when it is read in place (larger, or of
+// unknown size): one file per group for a whole segment, as Milvus's
+// compactor writes, must not lease the segment's size.
+func TestEstimateStorageV2Objects(t *testing.T) {
+	v2Plan := func(vecLog int64) *datapb.CompactionPlan {
+		p := mixPlan()
+		p.SegmentBinlogs = p.SegmentBinlogs[:1]
+		seg := p.SegmentBinlogs[0]
+		seg.StorageVersion = 2
+		system := fieldBinlog(0, log{10000, 90000, 160000})
+		system.ChildFields = []int64{100, 0, 1}
+		other := fieldBinlog(1, log{10000, 200000, 0})
+		other.ChildFields = []int64{102}
+		vec := fieldBinlog(101, log{10000, vecLog, 5120000})
+		vec.ChildFields = []int64{101}
+		seg.FieldBinlogs = []*datapb.FieldBinlog{system, other, vec}
+		return p
+	}
+	objects := func(vecLog, limit int64) int64 {
+		return mustEstimate(t, v2Plan(vecLog), EstimateOptions{DownloadLimit: limit}).HostObjectBuffers
+	}
+	// Prefetch 1: two chunks of the largest files per column group.
+	if got, want := objects(5_000_000, 0), int64(2*(90000+200000+5_000_000)); got != want {
+		t.Errorf("downloaded: HostObjectBuffers %d, want %d", got, want)
+	}
+	inPlace := int64(2 * (90000 + 200000 + InPlaceObjectBytes))
+	if got := objects(900<<20, 0); got != inPlace {
+		t.Errorf("900 MiB vector file: HostObjectBuffers %d, want %d (read in place)", got, inPlace)
+	}
+	if got := objects(0, 0); got != inPlace {
+		t.Errorf("unknown size: HostObjectBuffers %d, want %d (read in place)", got, inPlace)
+	}
+	if got, want := objects(5_000_000, -1), int64(2*(3*InPlaceObjectBytes+InPlaceObjectBytes+InPlaceObjectBytes)); got != want {
+		t.Errorf("DownloadLimit -1: HostObjectBuffers %d, want %d (every file in place)", got, want)
+	}
+	// A v1 segment's binlogs are always downloaded whole.
+	p := v2Plan(900 << 20)
+	p.SegmentBinlogs[0].StorageVersion = 0
+	for _, fb := range p.SegmentBinlogs[0].FieldBinlogs {
+		fb.ChildFields = nil
+	}
+	p.SegmentBinlogs[0].FieldBinlogs[1].FieldID = 102
+	if got := mustEstimate(t, p, EstimateOptions{}).HostObjectBuffers; got < 2*(900<<20) {
+		t.Errorf("v1: HostObjectBuffers %d, want the 900 MiB binlog counted twice", got)
+	}
+}

@@ -53,6 +53,7 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
 
+	"github.com/compacthost/compacthost/mempool"
 	"github.com/compacthost/compacthost/storage/binlog"
 	"github.com/compacthost/compacthost/storage/corrupt"
 	"github.com/compacthost/compacthost/storage/objstore"
@@ -84,8 +85,9 @@ type Options struct {
 }
 
 // DefaultDownloadLimit is Milvus's binlog_max_size: a v2 file Milvus
-// flushed, or one of our chunks, is no larger than about this.
-const DefaultDownloadLimit = 64 << 20
+// flushed, or one of our chunks, is no larger than about this. The memory
+// estimate counts on the same limit.
+const DefaultDownloadLimit = mempool.DefaultDownloadLimit
 
 func (o Options) withDefaults() Options {
 	if o.DownloadLimit == 0 {
