@@ -92,6 +92,12 @@ type Options struct {
 	// SplitPolicy chooses the column groups of storage-v2 outputs; nil
 	// means Milvus's DataNode defaults (packed.DefaultSplitPolicy).
 	SplitPolicy *packed.SplitPolicy
+	// DownloadLimit is the largest storage-v2 input file downloaded whole
+	// (default mempool.DefaultDownloadLimit, 64 MiB); larger files, and
+	// files whose log_size the plan leaves out, are read in place with
+	// ranged reads, a row group at a time, and the lease counts them so.
+	// Negative reads every v2 file in place.
+	DownloadLimit int64
 	// FieldOptions overrides the binlog writer options per field ID, e.g.
 	// uncompressed vectors. Default: Milvus's (ZSTD level 3).
 	FieldOptions map[int64]binlog.WriterOptions

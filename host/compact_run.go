@@ -106,7 +106,8 @@ func (h *Host) Compact(ctx context.Context, plan *datapb.CompactionPlan, opts ..
 		cfg := pipeline.Config{Store: h.opts.Store, Root: h.opts.RootPath, Grant: grant, BatchRows: h.opts.BatchRows,
 			ReadParallelism: h.opts.ReadParallelism, UploadParallelism: h.opts.UploadParallelism,
 			FieldOptions: h.opts.FieldOptions, Logger: h.log, HeldBudget: est.HostReadBatches,
-			CleanupTimeout: h.opts.CleanupTimeout, OutputVersion: h.opts.OutputStorageVersion, SplitPolicy: h.opts.SplitPolicy}
+			CleanupTimeout: h.opts.CleanupTimeout, OutputVersion: h.opts.OutputStorageVersion, SplitPolicy: h.opts.SplitPolicy,
+			DownloadLimit: h.opts.DownloadLimit}
 		if h.opts.Progress != nil {
 			cfg.Progress = func(pr pipeline.Progress) { h.opts.Progress(Progress(pr)) }
 		}
@@ -166,7 +167,7 @@ func (h *Host) leaseFor(ctx context.Context, p *pipeline.Plan, s strategy) (uint
 			fields = append(fields, c.FieldID)
 		}
 	}
-	eo := mempool.EstimateOptions{BatchRows: int64(h.opts.BatchRows), StrategyFields: fields,
+	eo := mempool.EstimateOptions{BatchRows: int64(h.opts.BatchRows), StrategyFields: fields, DownloadLimit: h.opts.DownloadLimit,
 		GuestMinBytes: int64(s.minMemory()), BinlogMaxSize: p.Params.BinlogMaxSize}
 	if !p.Sorted {
 		eo.OpenInputs = 1

@@ -111,7 +111,8 @@ func runMix(ctx context.Context, p *Plan, cfg Config, start Start) (res *Result,
 	}()
 	m.task = newTask(p, cols, TaskParams{Grant: cfg.Grant, BatchRows: batchRows})
 	for i, s := range segs {
-		r, err := segread.Open(ctx, cfg.Store, p.GetSchema(), s, segread.Options{BatchRows: batchRows, Parallelism: cfg.ReadParallelism})
+		r, err := segread.Open(ctx, cfg.Store, p.GetSchema(), s, segread.Options{BatchRows: batchRows, Parallelism: cfg.ReadParallelism,
+			DownloadLimit: cfg.DownloadLimit})
 		if err != nil {
 			return nil, stageErr("read", err)
 		}

@@ -87,6 +87,7 @@ type Config struct {
 	// json_params, 1 writes storage v1, 2 storage v2.
 	OutputVersion int64
 	SplitPolicy   *packed.SplitPolicy // v2 column groups; nil means Milvus's defaults
+	DownloadLimit int64               // largest v2 input file downloaded whole (segread.Options.DownloadLimit)
 	Progress      func(Progress)
 	Logger        hclog.Logger
 	// HeldBudget is the row bytes of input batches held for the write stage
