@@ -186,14 +186,11 @@ func TestRoundTrip(t *testing.T) {
 // TestDecodeMilvusOrder: Milvus writes entries in map order and several files of one field
 // merge by summing; a token repeated within one file sums too, as Deserialize adds each entry.
 func TestDecodeMilvusOrder(t *testing.T) {
-	data := []byte{
-		0, 0, 0, 0,
-		4, 0, 0, 0, 0, 0, 0, 0,
-		9, 0, 0, 0, 0, 0, 0, 0,
+	header := []byte{0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0} // 4 rows, 9 tokens
+	data := append(bytes.Clone(header),
 		100, 0, 0, 0, 1, 0, 0, 0,
 		3, 0, 0, 0, 2, 0, 0, 0,
-		100, 0, 0, 0, 2, 0, 0, 0,
-	}
+		100, 0, 0, 0, 2, 0, 0, 0)
 	s, err := Decode("unordered", data)
 	if err != nil {
 		t.Fatal(err)
@@ -201,13 +198,9 @@ func TestDecodeMilvusOrder(t *testing.T) {
 	if s.Len() != 2 || s.RowsWithToken(100) != 3 || s.RowsWithToken(3) != 2 || s.NumRows() != 4 || s.NumTokens() != 9 {
 		t.Fatalf("decoded %d tokens, 100 in %d rows, 3 in %d", s.Len(), s.RowsWithToken(100), s.RowsWithToken(3))
 	}
-	want := []byte{
-		0, 0, 0, 0,
-		4, 0, 0, 0, 0, 0, 0, 0,
-		9, 0, 0, 0, 0, 0, 0, 0,
+	want := append(bytes.Clone(header),
 		3, 0, 0, 0, 2, 0, 0, 0,
-		100, 0, 0, 0, 3, 0, 0, 0,
-	}
+		100, 0, 0, 0, 3, 0, 0, 0)
 	if got := Encode(s); !bytes.Equal(got, want) {
 		t.Fatalf("re-encoded % x, want % x", got, want)
 	}
