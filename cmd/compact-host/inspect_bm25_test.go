@@ -73,6 +73,17 @@ func TestInspectBM25(t *testing.T) {
 		t.Fatalf("inspect --json: %+v", ins)
 	}
 
+	gen := t.TempDir()
+	r = runCLI(t, "gen", "--storage", gen, "--plans", filepath.Join(gen, "plans"), "--segments", "1", "--rows", "300",
+		"--dim", "4", "--bm25")
+	if r.code != 0 {
+		t.Fatalf("gen --bm25: exit %d\n%s", r.code, r.stderr)
+	}
+	r = runCLI(t, "inspect", firstKey(t, gen, "/bm25_stats/"))
+	if r.code != 0 || !strings.Contains(r.stdout, "BM25 stats: version 0, 300 rows, ") {
+		t.Fatalf("inspect a generated BM25 stats log: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
 	os.WriteFile(file, []byte{1, 0, 0, 0}, 0o644)
 	r = runCLI(t, "inspect", file)
 	if r.code != exitBadInput || !strings.Contains(r.stderr, "4 bytes, shorter than the 20-byte header") {
