@@ -33,6 +33,8 @@ Int64 or VarChar primary key, a FloatVector, a few scalar and nullable fields, d
 a chosen fraction of rows, timestamps spread so a chosen fraction is TTL-expired, and stats logs.
 --storage-version 2 writes the insert data as Milvus 2.6 storage-v2 column-group Parquet files
 (--mixed-versions: every other segment stays v1); the rows and expected outcome do not change.
+--bm25 adds a BM25 function: a VarChar text field, its SparseFloatVector output and each
+segment's BM25 stats log under bm25_stats/.
 It also writes the matching mix and L0 compaction plans (Milvus datapb.CompactionPlan, protojson)
 into --plans, and prints what a correct compaction must report.`,
 		Example: `  compact-host gen --storage ./demo --segments 4 --rows 10000
@@ -94,6 +96,7 @@ into --plans, and prints what a correct compaction must report.`,
 	fs.StringVar(&planDir, "plans", "./plans", "directory for mix-plan.json and l0-plan.json")
 	fs.Int64Var(&cfg.StorageVersion, "storage-version", cfg.StorageVersion, "insert data format: 0 or 1 (storage v1), 2 (Milvus 2.6 storage v2, column-group Parquet files)")
 	fs.BoolVar(&cfg.MixedVersions, "mixed-versions", cfg.MixedVersions, "with --storage-version 2, write every other segment (2nd, 4th, ...) in storage v1")
+	fs.BoolVar(&cfg.BM25, "bm25", cfg.BM25, "add a BM25 function (text field, sparse output) and BM25 stats logs")
 	fs.BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	fs.StringVar(&cfg.RootPath, "root-path", cfg.RootPath, "Milvus rootPath: the prefix of every log key in the store (see --storage)")
 	runTwins.describe(fs)

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/compacthost/compacthost/storage/binlog"
+	"github.com/compacthost/compacthost/storage/milvuspath"
 	"github.com/compacthost/compacthost/storage/statslog"
 )
 
@@ -29,12 +30,13 @@ func newInspectCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "inspect <key or file>",
-		Short: "Show an insert binlog, storage-v2 file, deltalog or stats log in human-readable form",
+		Short: "Show an insert binlog, storage-v2 file, deltalog, stats log or BM25 stats log in human-readable form",
 		Long: `inspect decodes one Milvus storage object and shows what is in it: for a binlog, the
 descriptor (IDs, payload type, extras) and its events, then the first rows of an insert binlog or
 the first records of a deltalog; for a storage-v2 column-group Parquet file, its group, fields
 (field ID, name, Arrow type, nullability), row groups and footer entries; for a stats log, the
-primary-key range and the bloom filter.
+primary-key range and the bloom filter; for a BM25 stats log (a key or path under bm25_stats/),
+its rows, tokens and the first --rows token IDs with the rows holding each.
 The argument is a local file when one exists at that path, otherwise a key in --storage.`,
 		Example: `  compact-host inspect ./compact-data/files/insert_log/1/2/3/101/7
   compact-host inspect --storage s3://bucket files/stats_log/1/2/3/100/9 --json`,
@@ -64,7 +66,7 @@ The argument is a local file when one exists at that path, otherwise a key in --
 		},
 	}
 	sf.register(cmd.Flags())
-	cmd.Flags().IntVar(&rows, "rows", 5, "how many rows or delete records to show")
+	cmd.Flags().IntVar(&rows, "rows", 5, "how many rows, delete records or BM25 tokens to show")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd
 }
@@ -100,7 +102,7 @@ func readObject(cmd *cobra.Command, sf *storageFlags, name string) ([]byte, erro
 // inspection is what inspect shows, in a shape that serializes to JSON as is.
 type inspection struct {
 	Name       string          `json:"name"`
-	Kind       string          `json:"kind"` // insert_binlog, deltalog, binlog, stats_log, packed
+	Kind       string          `json:"kind"` // insert_binlog, deltalog, binlog, stats_log, packed, bm25_stats
 	Size       int             `json:"size"`
 	Descriptor *descriptorView `json:"descriptor,omitempty"`
 	Events     []eventView     `json:"events,omitempty"`
@@ -109,6 +111,7 @@ type inspection struct {
 	Deltalog   string          `json:"deltalog_format,omitempty"`
 	Stats      []statsSummary  `json:"stats,omitempty"`
 	Packed     *packedView     `json:"packed,omitempty"` // a storage-v2 column-group file
+	BM25       *bm25View       `json:"bm25,omitempty"`
 }
 
 // descriptorView and eventView are the binlog container as inspect --json prints it: snake_case
@@ -142,6 +145,9 @@ func viewDescriptor(d binlog.Descriptor) *descriptorView {
 
 func inspectObject(name string, data []byte, rows int) (*inspection, error) {
 	ins := &inspection{Name: name, Size: len(data)}
+	if isBM25Key(name) {
+		return ins, inspectBM25(ins, data, rows)
+	}
 	if len(data) >= 4 && binary.LittleEndian.Uint32(data) == binlog.Magic {
 		return ins, inspectBinlog(ins, data, rows)
 	}
@@ -152,8 +158,8 @@ func inspectObject(name string, data []byte, rows int) (*inspection, error) {
 	if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') || bytes.HasPrefix(data, []byte(statslog.BinaryMagic)) {
 		return ins, inspectStats(ins, data)
 	}
-	return ins, fmt.Errorf("%s: neither a binlog (no magic 0x%08X at offset 0), a storage-v2 Parquet file (PAR1) nor a stats log (JSON or %q)",
-		name, binlog.Magic, statslog.BinaryMagic)
+	return ins, fmt.Errorf("%s: neither a binlog (no magic 0x%08X at offset 0), a storage-v2 Parquet file (PAR1), a stats log (JSON or %q) nor a BM25 stats log (a key under %s/)",
+		name, binlog.Magic, statslog.BinaryMagic, milvuspath.BM25LogDir)
 }
 
 func inspectBinlog(ins *inspection, data []byte, rows int) error {

@@ -92,6 +92,9 @@ func (ins *inspection) render(w io.Writer) {
 	if ins.Packed != nil {
 		ins.Packed.render(w, ins.NumRows)
 	}
+	if ins.BM25 != nil {
+		ins.BM25.render(w)
+	}
 	if len(ins.Rows) > 0 {
 		fmt.Fprintf(w, "  first %d:\n    %s\n", len(ins.Rows), strings.Join(ins.Rows, "\n    "))
 	}

@@ -59,6 +59,10 @@ type Config struct {
 	Dim            int               // FloatVector dimension
 	Sorted         bool              // rows of each segment sorted by primary key (is_sorted)
 	DynamicField   bool              // add the "$meta" JSON field
+	// BM25 adds a VarChar "text" field of Zipf-distributed words, its SparseFloatVector
+	// "text_sparse" (term frequencies by hashed token ID, see SparseRow) and the BM25 function
+	// between them, and writes each L1 segment's BM25 stats log (Collection.BM25Logs).
+	BM25 bool
 
 	DeleteFraction  float64            // fraction of each segment's rows deleted by its deltalog
 	Deletes         DeleteDistribution // where those rows sit

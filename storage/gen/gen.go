@@ -27,6 +27,10 @@ type Collection struct {
 	L0       []*datapb.CompactionSegmentBinlogs // the L0 segments (deltalogs only)
 	MixPlan  *datapb.CompactionPlan             // merges every L1 segment
 	L0Plan   *datapb.CompactionPlan             // applies the L0 segments to every L1 segment; nil without L0 segments
+	// BM25Logs maps an L1 segment ID to its BM25 stats logs, one FieldBinlog per BM25 output
+	// field (Config.BM25). Milvus 2.6's CompactionSegmentBinlogs has no field for them (the
+	// compactor recomputes BM25 stats from the rows), so the plans do not list them.
+	BM25Logs map[int64][]*datapb.FieldBinlog
 	Expected Expected
 
 	// InputMemorySize is the sum of memory_size over every insert binlog: the uncompressed input.
@@ -86,6 +90,16 @@ func Generate(ctx context.Context, store objstore.Store, cfg Config) (*Collectio
 			return nil, err
 		}
 		col.Segments = append(col.Segments, meta)
+		if cfg.BM25 {
+			fb, err := g.writeBM25Stats(segs[s])
+			if err != nil {
+				return nil, err
+			}
+			if col.BM25Logs == nil {
+				col.BM25Logs = map[int64][]*datapb.FieldBinlog{}
+			}
+			col.BM25Logs[meta.SegmentID] = []*datapb.FieldBinlog{fb}
+		}
 		for i := range segs[s].ts {
 			col.Expected.Rows++
 			switch {

@@ -93,7 +93,14 @@ func (g *generator) mixPlan(col *Collection) *datapb.CompactionPlan {
 	for i, s := range col.Segments {
 		segs[i] = proto.Clone(s).(*datapb.CompactionSegmentBinlogs)
 	}
-	logs := countLogs(segs) * idExpansion
+	// DataCoord counts the inputs' BM25 logs too (PreAllocateBinlogIDs), though the plan omits them.
+	bm25Logs := int64(0)
+	for _, fbs := range col.BM25Logs {
+		for _, fb := range fbs {
+			bm25Logs += int64(len(fb.Binlogs))
+		}
+	}
+	logs := (countLogs(segs) + bm25Logs) * idExpansion
 	return &datapb.CompactionPlan{
 		PlanID:                 planIDMix,
 		SegmentBinlogs:         segs,

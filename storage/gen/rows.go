@@ -204,6 +204,10 @@ func (seg *segmentRows) columns(schema *schemapb.CollectionSchema, dim, lo, hi i
 				b.Append(rng.IntN(2) == 0)
 			}
 			cols[f.FieldID] = b.NewArray()
+		case TextField:
+			// SparseField's case builds both: the output is computed from the text.
+		case SparseField:
+			cols[TextField], cols[SparseField] = seg.bm25Columns(mem, lo, hi)
 		case MetaField:
 			b := array.NewBinaryBuilder(mem, arrow.BinaryTypes.Binary)
 			colors := []string{"red", "green", "blue"}

@@ -18,10 +18,13 @@ const (
 	TitleField     int64 = 104 // VarChar, nullable
 	InStockField   int64 = 105 // Bool
 	MetaField      int64 = 106 // JSON "$meta", present when Config.DynamicField
+	TextField      int64 = 107 // VarChar BM25 input, present when Config.BM25
+	SparseField    int64 = 108 // SparseFloatVector BM25 output, present when Config.BM25
 )
 
 // Schema returns the collection schema Generate writes: system fields, a primary key, one
-// FloatVector, a few scalars (two of them nullable) and, optionally, the dynamic "$meta" field.
+// FloatVector, a few scalars (two of them nullable) and, optionally, the dynamic "$meta" field
+// and a BM25 function from a VarChar text field to a SparseFloatVector.
 func Schema(c Config) *schemapb.CollectionSchema {
 	pk := &schemapb.FieldSchema{FieldID: PKField, Name: "pk", IsPrimaryKey: true, DataType: c.PKType}
 	if c.PKType == schemapb.DataType_VarChar {
@@ -43,10 +46,16 @@ func Schema(c Config) *schemapb.CollectionSchema {
 		fields = append(fields, &schemapb.FieldSchema{FieldID: MetaField, Name: "$meta",
 			DataType: schemapb.DataType_JSON, IsDynamic: true})
 	}
+	var functions []*schemapb.FunctionSchema
+	if c.BM25 {
+		bm25, fn := bm25Fields()
+		fields, functions = append(fields, bm25...), []*schemapb.FunctionSchema{fn}
+	}
 	s := &schemapb.CollectionSchema{
 		Name:               "compact_host_demo",
 		Fields:             fields,
 		EnableDynamicField: c.DynamicField,
+		Functions:          functions,
 	}
 	if c.TTL > 0 {
 		s.Properties = []*commonpb.KeyValuePair{{Key: "collection.ttl.seconds",
