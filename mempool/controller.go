@@ -2,7 +2,9 @@ package mempool
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -36,14 +38,23 @@ type Change struct {
 
 // Controller keeps a pool's total equal to a policy's share of a node budget:
 // it calls Pool.Grow or Pool.Shrink whenever the policy's fraction changes.
+// With a [LoadPolicy] it also reads Memory every Interval and caps the total
+// at the policy's share of the available memory.
 type Controller struct {
 	Pool   *Pool
 	Policy Policy
 	Budget int64 // the node's memory budget in bytes; the pool gets a fraction of it
 	Clock  Clock // nil means SystemClock
+	// Memory is read by a LoadPolicy; nil means SystemMemory("").
+	Memory MemorySource
 	// OnChange, if set, is called (from Run's goroutine) after every resize
 	// and every failed one, for logs and metrics.
 	OnChange func(Change)
+
+	mu     sync.Mutex // serializes Apply; guards the load cap below
+	cap    int64      // the load cap in force
+	capSet bool       // cap was computed from a reading
+	capAt  time.Time  // when cap last changed
 }
 
 func (c *Controller) clock() Clock {
@@ -53,18 +64,41 @@ func (c *Controller) clock() Clock {
 	return c.Clock
 }
 
+func (c *Controller) memory() MemorySource {
+	if c.Memory == nil {
+		return SystemMemory("")
+	}
+	return c.Memory
+}
+
 // Apply sets the pool's total for time now and returns it. It reports the
-// change to OnChange when the total changed or the resize failed.
+// change to OnChange when the total changed or the resize failed. With a
+// LoadPolicy it reads Memory first; if that fails, the load cap keeps its
+// last value (before the first good reading the total is not raised above
+// the pool's current total), the time part still applies, and the error is
+// returned and reported.
 func (c *Controller) Apply(now time.Time) (int64, error) {
 	if err := c.validate(); err != nil {
 		return 0, err
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	old := c.Pool.Total()
 	total := TotalAt(c.Policy, c.Budget, now)
-	if total == old {
+	var readErr error
+	if lp, ok := c.Policy.(*LoadPolicy); ok {
+		var capped int64
+		capped, readErr = c.loadCap(lp, now, old)
+		total = min(total, capped)
+	}
+	if total == old && readErr == nil {
 		return total, nil
 	}
-	err := c.Pool.SetTotal(total)
+	var err error
+	if total != old {
+		err = c.Pool.SetTotal(total)
+	}
+	err = errors.Join(readErr, err)
 	if err != nil {
 		err = fmt.Errorf("mempool: controller: policy %s at %s: %w", c.Policy, now.Format(time.RFC3339), err)
 	}
@@ -72,6 +106,28 @@ func (c *Controller) Apply(now time.Time) (int64, error) {
 		c.OnChange(Change{At: now, Old: old, New: c.Pool.Total(), Err: err})
 	}
 	return total, err
+}
+
+// loadCap reads the memory source and returns the load cap in force at now,
+// updating it when the reading moves it past the hysteresis band and the
+// last change is at least an Interval old. poolTotal stands in for the cap
+// while no reading has succeeded.
+func (c *Controller) loadCap(lp *LoadPolicy, now time.Time, poolTotal int64) (int64, error) {
+	m, err := c.memory().Memory()
+	if err != nil {
+		if !c.capSet {
+			return poolTotal, err
+		}
+		return c.cap, err
+	}
+	next := lp.Cap(m.Available, c.Pool.Stats().Used)
+	switch {
+	case !c.capSet:
+		c.cap, c.capSet, c.capAt = next, true, now
+	case next != c.cap && lp.moves(c.cap, next) && now.Sub(c.capAt) >= lp.Interval:
+		c.cap, c.capAt = next, now
+	}
+	return c.cap, nil
 }
 
 func (c *Controller) validate() error {
@@ -85,8 +141,9 @@ func (c *Controller) validate() error {
 }
 
 // Run applies the policy now and at every change until ctx ends, and then
-// returns ctx.Err(). A failed resize is reported to OnChange and retried at
-// the next wake-up; it does not stop Run.
+// returns ctx.Err(). A load policy is also applied every Interval. A failed
+// resize or memory reading is reported to OnChange and retried at the next
+// wake-up; it does not stop Run.
 func (c *Controller) Run(ctx context.Context) error {
 	if err := c.validate(); err != nil {
 		return err
@@ -96,6 +153,11 @@ func (c *Controller) Run(ctx context.Context) error {
 		now := clk.Now()
 		_, _ = c.Apply(now) // failures go to OnChange; retried at the next wake-up
 		next := c.Policy.NextChange(now)
+		if lp, ok := c.Policy.(*LoadPolicy); ok {
+			if tick := now.Add(lp.Interval); next.IsZero() || tick.Before(next) {
+				next = tick
+			}
+		}
 		if next.IsZero() {
 			<-ctx.Done()
 			return ctx.Err()
