@@ -212,6 +212,9 @@ func ParsePolicy(s string) (Policy, error) {
 	if !combined {
 		return parseOne(s, s, nil)
 	}
+	if strings.Contains(second, ";") {
+		return nil, fmt.Errorf("mempool: policy %q: more than two parts (want TIME_POLICY;load:...)", s)
+	}
 	base, err := parseOne(s, first, nil)
 	if err != nil {
 		return nil, err

@@ -323,7 +323,8 @@ func FuzzParsePolicy(f *testing.F) {
 		"static:0.5", "static:25%", "window:08:00-22:00=0.2,default=0.8",
 		"window:22:00-06:00=80%,default=20%,tz=Asia/Tokyo",
 		"window:08:00-12:00=0.2,12:00-24:00=0.3,default=0.9,tz=Europe/Berlin",
-		"window:08:00-08:00=0.2,default=0.8", "window:,,,", "static:1e-300", ":", "window:24:00-00:00=1,default=1",
+		"window:08:00-08:00=0.2,default=0.8", "window:,,,",
+		"load:0.5", "window:08:00-22:00=0.2,default=0.8;load:0.5,hysteresis=5%,interval=10s,min=1GiB,max=8GiB", "static:1e-300", ":", "window:24:00-00:00=1,default=1",
 	} {
 		f.Add(s)
 	}
