@@ -120,7 +120,7 @@ func (c *Controller) loadCap(lp *LoadPolicy, now time.Time, poolTotal int64) (in
 		}
 		return c.cap, err
 	}
-	next := lp.Cap(m.Available, c.Pool.Stats().Used)
+	next := lp.Cap(m, c.Pool.Stats().Used)
 	switch {
 	case !c.capSet:
 		c.cap, c.capSet, c.capAt = next, true, now

@@ -18,11 +18,13 @@ const (
 // the memory available to this process. A [Controller] computes the cap on
 // every tick from its [MemorySource]:
 //
-//	cap = clamp(floor(Frac × (Available + pool's leased bytes)), Min, Max)
+//	cap = clamp(floor(Frac × (Available + min(Leased, Self))), Min, Max)
 //	total = min(floor(Budget × Base.Fraction(now)), cap)
 //
-// The pool's leased bytes are counted as available because they are this
-// process's own (see RATIONALE.md). The cap moves only when the new value
+// Available and Self come from the source (Self is this process's resident
+// memory), Leased is the bytes the pool's leases hold. The leases' resident
+// part counts as available because it is this process's own, so the pool
+// does not shrink as its own tasks fill it (see RATIONALE.md). The cap moves only when the new value
 // differs from the current cap by more than Hysteresis (relative), and at
 // most once per Interval.
 type LoadPolicy struct {
@@ -80,10 +82,11 @@ func (p *LoadPolicy) Fraction(t time.Time) float64 { return p.Base.Fraction(t) }
 // is re-read every Interval on top of it.
 func (p *LoadPolicy) NextChange(t time.Time) time.Time { return p.Base.NextChange(t) }
 
-// Cap returns the load cap for a reading and the bytes the pool has leased:
-// clamp(floor(Frac × (available + leased)), Min, Max).
-func (p *LoadPolicy) Cap(available, leased int64) int64 {
-	c := int64(math.Floor(p.Frac * float64(satAdd(max(available, 0), max(leased, 0)))))
+// Cap returns the load cap for a reading m while the pool has leased bytes
+// out: clamp(floor(Frac × (m.Available + min(leased, m.Self))), Min, Max).
+func (p *LoadPolicy) Cap(m Memory, leased int64) int64 {
+	ours := min(max(leased, 0), max(m.Self, 0))
+	c := int64(math.Floor(p.Frac * float64(satAdd(max(m.Available, 0), ours))))
 	if p.Max > 0 && c > p.Max {
 		c = p.Max
 	}

@@ -13,27 +13,37 @@ import (
 )
 
 // fakeMemory is a MemorySource the test sets.
+// Its process is resident in self bytes (100 unless set).
 type fakeMemory struct {
 	mu    sync.Mutex
 	avail int64
+	self  int64
 	err   error
-	reads int
 }
 
 func (f *fakeMemory) Memory() (Memory, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.reads++
 	if f.err != nil {
 		return Memory{}, f.err
 	}
-	return Memory{Available: f.avail, Limit: 1 << 40, From: "fake"}, nil
+	self := f.self
+	if self == 0 {
+		self = 100
+	}
+	return Memory{Available: f.avail, Limit: 1 << 40, Self: self, From: "fake"}, nil
 }
 
 func (f *fakeMemory) set(avail int64, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.avail, f.err = avail, err
+}
+
+func (f *fakeMemory) setSelf(self int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.self = self
 }
 
 func TestParseLoadPolicy(t *testing.T) {
@@ -104,17 +114,18 @@ func TestParseLoadPolicyErrors(t *testing.T) {
 
 func TestLoadPolicyCap(t *testing.T) {
 	p := &LoadPolicy{Base: StaticPolicy{Frac: 1}, Frac: 0.5, Interval: time.Second, Min: 100, Max: 600}
-	for _, c := range []struct{ avail, leased, want int64 }{
-		{1000, 0, 500},
-		{800, 200, 500}, // the pool's own leases count as available
-		{100, 0, 100},   // floor
-		{0, 0, 100},     // floor
-		{-5, 0, 100},    // a negative reading counts as none
-		{5000, 0, 600},  // ceiling
-		{1<<62 + 1<<62 - 1, 1 << 62, 600},
+	for _, c := range []struct{ avail, self, leased, want int64 }{
+		{1000, 50, 0, 500},
+		{800, 250, 200, 500}, // leases whose pages are resident count as available
+		{1000, 50, 200, 525}, // untouched leases are still in Available: only the resident 50 counts
+		{100, 50, 0, 100},    // floor
+		{0, 0, 0, 100},       // floor
+		{-5, -5, -5, 100},    // negative readings count as none
+		{5000, 0, 0, 600},    // ceiling
+		{1<<62 + 1<<62 - 1, 1 << 62, 1 << 62, 600},
 	} {
-		if got := p.Cap(c.avail, c.leased); got != c.want {
-			t.Errorf("Cap(%d, %d) = %d, want %d", c.avail, c.leased, got, c.want)
+		if got := p.Cap(Memory{Available: c.avail, Self: c.self}, c.leased); got != c.want {
+			t.Errorf("Cap(available %d, self %d, leased %d) = %d, want %d", c.avail, c.self, c.leased, got, c.want)
 		}
 	}
 }
@@ -148,10 +159,14 @@ func TestControllerLoadStepChanges(t *testing.T) {
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 
 	apply(t, c, at(0), 500) // half of the 1000 available
-	// A task leases 400 and touches it: the machine has 400 less, but the
-	// lease is ours, so the pool does not chase its own use.
+	// A task leases 400: until it touches the pages, the machine's available
+	// memory is unchanged and so is the cap.
 	lease := mustTry(t, c.Pool, "plan-1", 400)
+	apply(t, c, at(3), 500)
+	// Once it has touched them the machine has 400 less, but the lease is
+	// ours, so the pool does not chase its own use.
 	mem.set(600, nil)
+	mem.setSelf(500)
 	apply(t, c, at(5), 500)
 
 	// Another process takes 500: available 100 + our 400 leased = 500, half
@@ -171,6 +186,7 @@ func TestControllerLoadStepChanges(t *testing.T) {
 
 	// The other process exits; our lease is gone too: 1000 available again.
 	mem.set(1000, nil)
+	mem.setSelf(100)
 	apply(t, c, at(15), 500)
 	want := []Change{{At: at(0), Old: 1000, New: 500}, {At: at(10), Old: 500, New: 250}, {At: at(15), Old: 250, New: 500}}
 	if fmt.Sprint(*changes) != fmt.Sprint(want) {

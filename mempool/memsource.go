@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -21,6 +22,10 @@ type Memory struct {
 	// Limit is the machine's MemTotal or the cgroup's limit, whichever is
 	// smaller.
 	Limit int64
+	// Self is this process's resident memory (VmRSS). The pool's leases
+	// count as available only up to it: a lease whose pages are not touched
+	// yet is still inside Available.
+	Self int64
 	// From names what bounded Available: "/proc/meminfo" or a cgroup
 	// directory.
 	From string
@@ -68,36 +73,50 @@ func (s systemMemory) Memory() (Memory, error) {
 }
 
 func (s systemMemory) meminfo() (Memory, error) {
-	name := s.path("/proc/meminfo")
+	kb, err := readKB(s.path("/proc/meminfo"), "MemTotal", "MemAvailable")
+	if err != nil {
+		return Memory{}, err
+	}
+	self, err := readKB(s.path("/proc/self/status"), "VmRSS")
+	if err != nil {
+		return Memory{}, err
+	}
+	return Memory{Available: kb["MemAvailable"], Limit: kb["MemTotal"], Self: self["VmRSS"], From: "/proc/meminfo"}, nil
+}
+
+// readKB reads "Key: N kB" lines of a /proc file and returns them in bytes;
+// every key is required.
+func readKB(name string, keys ...string) (map[string]int64, error) {
 	data, err := os.ReadFile(name)
 	if err != nil {
-		return Memory{}, fmt.Errorf("mempool: memory source: %w", err)
+		return nil, fmt.Errorf("mempool: memory source: %w", err)
 	}
-	kb := map[string]int64{"MemTotal:": -1, "MemAvailable:": -1}
+	out := make(map[string]int64, len(keys))
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if len(f) < 2 {
 			continue
 		}
-		if _, want := kb[f[0]]; !want {
+		key, ok := strings.CutSuffix(f[0], ":")
+		if !ok || !slices.Contains(keys, key) {
 			continue
 		}
 		if len(f) != 3 || f[2] != "kB" {
-			return Memory{}, fmt.Errorf("mempool: memory source: %s: line %q is not \"%s N kB\"", name, sc.Text(), f[0])
+			return nil, fmt.Errorf("mempool: memory source: %s: line %q is not \"%s N kB\"", name, sc.Text(), f[0])
 		}
 		n, err := strconv.ParseInt(f[1], 10, 64)
 		if err != nil || n < 0 || n > (1<<53) {
-			return Memory{}, fmt.Errorf("mempool: memory source: %s: %s %q is not a size in kB", name, f[0], f[1])
+			return nil, fmt.Errorf("mempool: memory source: %s: %s %q is not a size in kB", name, f[0], f[1])
 		}
-		kb[f[0]] = n << 10
+		out[key] = n << 10
 	}
-	for _, key := range []string{"MemTotal:", "MemAvailable:"} {
-		if kb[key] < 0 {
-			return Memory{}, fmt.Errorf("mempool: memory source: %s: no %s line (Linux 3.14 or later reports it)", name, strings.TrimSuffix(key, ":"))
+	for _, key := range keys {
+		if _, ok := out[key]; !ok {
+			return nil, fmt.Errorf("mempool: memory source: %s: no %s line", name, key)
 		}
 	}
-	return Memory{Available: kb["MemAvailable:"], Limit: kb["MemTotal:"], From: "/proc/meminfo"}, nil
+	return out, nil
 }
 
 // cgroup returns the tightest memory limit of the process's cgroup, and

@@ -1,6 +1,7 @@
 package mempool
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,14 +13,14 @@ const gib = 1 << 30
 func TestSystemMemoryFixtures(t *testing.T) {
 	cases := map[string]Memory{
 		// /proc/meminfo only: MemAvailable 8GiB of MemTotal 16GiB.
-		"none": {Available: 8 * gib, Limit: 16 * gib, From: "/proc/meminfo"},
+		"none": {Available: 8 * gib, Limit: 16 * gib, Self: 100 << 20, From: "/proc/meminfo"},
 		// memory.max "max" and no limit above: the machine bounds.
-		"v2max": {Available: 8 * gib, Limit: 16 * gib, From: "/proc/meminfo"},
+		"v2max": {Available: 8 * gib, Limit: 16 * gib, Self: 100 << 20, From: "/proc/meminfo"},
 		// The service's own limit leaves 4GiB-1GiB = 3GiB, but its parent
 		// slice leaves 6GiB-(5GiB-1GiB inactive file) = 2GiB: the tighter wins.
-		"v2": {Available: 2 * gib, Limit: 4 * gib, From: "testdata/memory/v2/sys/fs/cgroup/system.slice"},
+		"v2": {Available: 2 * gib, Limit: 4 * gib, Self: 100 << 20, From: "testdata/memory/v2/sys/fs/cgroup/system.slice"},
 		// 3GiB limit, 2.5GiB usage of which 512MiB inactive file: 1GiB left.
-		"v1": {Available: 1 * gib, Limit: 3 * gib, From: "testdata/memory/v1/sys/fs/cgroup/memory/docker/3f2a"},
+		"v1": {Available: 1 * gib, Limit: 3 * gib, Self: 100 << 20, From: "testdata/memory/v1/sys/fs/cgroup/memory/docker/3f2a"},
 	}
 	for name, want := range cases {
 		got, err := SystemMemory(filepath.Join("testdata", "memory", name)).Memory()
@@ -33,10 +34,15 @@ func TestSystemMemoryFixtures(t *testing.T) {
 	}
 }
 
-// writeTree writes files (path -> content) under a new directory.
+// writeTree writes files (path -> content) under a new directory, and a
+// proc/self/status with VmRSS 100MiB unless files has one.
 func writeTree(t *testing.T, files map[string]string) string {
 	t.Helper()
 	root := t.TempDir()
+	files = maps.Clone(files)
+	if _, ok := files["proc/self/status"]; !ok {
+		files["proc/self/status"] = "Name:\tcompact-host\nVmRSS:\t  102400 kB\n"
+	}
 	for name, content := range files {
 		p := filepath.Join(root, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -60,7 +66,7 @@ func TestSystemMemoryCgroupEdgeCases(t *testing.T) {
 			"sys/fs/cgroup/memory/memory.usage_in_bytes": "1\n",
 		})
 		m, err := SystemMemory(root).Memory()
-		if err != nil || m.Available != 8*gib || m.Limit != 16*gib {
+		if err != nil || m.Available != 8*gib || m.Limit != 16*gib || m.Self != 100<<20 {
 			t.Fatalf("Memory() = %+v, %v", m, err)
 		}
 	})
@@ -106,6 +112,8 @@ func TestSystemMemoryErrors(t *testing.T) {
 			`MemTotal: "lots" is not a size in kB`, "proc/meminfo"},
 		{"meminfo unit", map[string]string{"proc/meminfo": "MemTotal: 1024 MB\nMemAvailable: 1 kB\n"},
 			`is not "MemTotal: N kB"`, "proc/meminfo"},
+		{"no VmRSS", map[string]string{"proc/meminfo": goodMeminfo, "proc/self/status": "Name: compact-host\n"},
+			"no VmRSS line", "proc/self/status"},
 		{"garbage cgroup list", map[string]string{"proc/meminfo": goodMeminfo, "proc/self/cgroup": "what\n"},
 			`line "what" is not ID:CONTROLLERS:/PATH`, "proc/self/cgroup"},
 		{"garbage memory.max", map[string]string{"proc/meminfo": goodMeminfo, "proc/self/cgroup": "0::/\n",
@@ -144,7 +152,7 @@ func TestSystemMemoryHere(t *testing.T) {
 		}
 		t.Fatal(err)
 	}
-	if m.Limit <= 0 || m.Available < 0 || m.Available > m.Limit || m.From == "" {
+	if m.Limit <= 0 || m.Available < 0 || m.Available > m.Limit || m.Self <= 0 || m.From == "" {
 		t.Fatalf("Memory() = %+v", m)
 	}
 }
