@@ -48,7 +48,7 @@ type Controller struct {
 	// Memory is read by a LoadPolicy; nil means SystemMemory("").
 	Memory MemorySource
 	// OnChange, if set, is called (from Run's goroutine) after every resize
-	// and every failed one, for logs and metrics.
+	// and every failed one, for logs and metrics. It must not call Apply.
 	OnChange func(Change)
 
 	mu     sync.Mutex // serializes Apply; guards the load cap below

@@ -45,14 +45,18 @@ type LoadPolicy struct {
 // NewLoadPolicy returns a load policy over base (nil: StaticPolicy{1}) with
 // the default hysteresis and interval and no bounds.
 func NewLoadPolicy(base Policy, frac float64) (*LoadPolicy, error) {
-	p := &LoadPolicy{Base: base, Frac: frac, Hysteresis: DefaultLoadHysteresis, Interval: DefaultLoadInterval}
-	if p.Base == nil {
-		p.Base = StaticPolicy{Frac: 1}
-	}
+	p := defaultLoad(base, frac)
 	if err := p.check(); err != nil {
 		return nil, fmt.Errorf("mempool: load policy: %w", err)
 	}
 	return p, nil
+}
+
+func defaultLoad(base Policy, frac float64) *LoadPolicy {
+	if base == nil {
+		base = StaticPolicy{Frac: 1}
+	}
+	return &LoadPolicy{Base: base, Frac: frac, Hysteresis: DefaultLoadHysteresis, Interval: DefaultLoadInterval}
 }
 
 func (p *LoadPolicy) check() error {
@@ -129,16 +133,11 @@ func (p *LoadPolicy) String() string {
 
 // parseLoadPolicy parses the part after "load:" of a policy string s.
 func parseLoadPolicy(s, rest string, base Policy) (*LoadPolicy, error) {
-	p := &LoadPolicy{Base: base, Frac: math.NaN(), Hysteresis: DefaultLoadHysteresis, Interval: DefaultLoadInterval}
-	if p.Base == nil {
-		p.Base = StaticPolicy{Frac: 1}
-	}
+	p := defaultLoad(base, math.NaN())
 	seen := map[string]bool{}
 	for i, item := range strings.Split(rest, ",") {
 		item = strings.TrimSpace(item)
-		bad := func(format string, args ...any) error {
-			return fmt.Errorf("mempool: policy %q: load item %d %q: %s", s, i+1, item, fmt.Sprintf(format, args...))
-		}
+		bad := itemError(s, "load item", i, item)
 		key, val, ok := strings.Cut(item, "=")
 		if !ok {
 			if i != 0 {

@@ -57,16 +57,10 @@ func TestParseLoadPolicy(t *testing.T) {
 		"window:08:00-22:00=0.2,default=0.8;load:0.5":                        "window:08:00-22:00=0.2,default=0.8;load:0.5",
 		"window:22:00-06:00=80%,default=20%,tz=UTC ; load:0.5,hysteresis=5%": "window:22:00-06:00=0.8,default=0.2,tz=UTC;load:0.5,hysteresis=0.05",
 	}
-	for in, want := range cases {
-		p := mustParse(t, in)
-		if _, ok := p.(*LoadPolicy); !ok {
+	checkCanonical(t, cases)
+	for in := range cases {
+		if p := mustParse(t, in); !isLoad(p) {
 			t.Errorf("ParsePolicy(%q) is a %T", in, p)
-		}
-		if got := p.String(); got != want {
-			t.Errorf("ParsePolicy(%q).String() = %q, want %q", in, got, want)
-		}
-		if again := mustParse(t, p.String()); again.String() != want {
-			t.Errorf("round trip of %q gave %q", want, again)
 		}
 	}
 	lp := mustParse(t, "window:08:00-22:00=0.2,default=0.8;load:0.5,min=1GiB,max=8GiB").(*LoadPolicy)
@@ -82,6 +76,8 @@ func TestParseLoadPolicy(t *testing.T) {
 		t.Errorf("combined NextChange = %v, want the window's 22:00 edge", next)
 	}
 }
+
+func isLoad(p Policy) bool { _, ok := p.(*LoadPolicy); return ok }
 
 func TestParseLoadPolicyErrors(t *testing.T) {
 	cases := map[string]string{
@@ -296,44 +292,22 @@ func TestControllerLoadWithWindow(t *testing.T) {
 func TestControllerLoadRun(t *testing.T) {
 	clk := &fakeClock{now: time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)}
 	mem := &fakeMemory{avail: 1000}
-	changes := make(chan Change, 16)
-	c := &Controller{Pool: newPool(t, 0), Policy: mustParse(t, "load:0.5,interval=5s"), Budget: 1000,
-		Clock: clk, Memory: mem, OnChange: func(ch Change) { changes <- ch }}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	expect := func(old, new int64) {
-		t.Helper()
-		select {
-		case ch := <-changes:
-			if ch.Err != nil || ch.Old != old || ch.New != new {
-				t.Fatalf("change = %+v, want %d -> %d", ch, old, new)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("no change %d -> %d; total %d", old, new, c.Pool.Total())
-		}
-	}
+	c := &Controller{Pool: newPool(t, 0), Policy: mustParse(t, "load:0.5,interval=5s"), Budget: 1000, Clock: clk, Memory: mem}
+	changes, stop := startRun(t, c)
+	expect := func(old, new int64) { t.Helper(); expectChange(t, changes, c.Pool, old, new) }
 	expect(0, 500)
 	mem.set(400, nil)
 	clk.Set(clk.Now().Add(5 * time.Second))
 	expect(500, 200)
 	mem.set(0, errors.New("cgroup gone"))
 	clk.Set(clk.Now().Add(5 * time.Second))
-	select {
-	case ch := <-changes:
-		if ch.Err == nil || ch.New != 200 || !strings.Contains(ch.Err.Error(), "cgroup gone") {
-			t.Fatalf("change = %+v, want the source's error and the size kept", ch)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("source error not reported")
+	if ch := nextChange(t, changes); ch.Err == nil || ch.New != 200 || !strings.Contains(ch.Err.Error(), "cgroup gone") {
+		t.Fatalf("change = %+v, want the source's error and the size kept", ch)
 	}
 	mem.set(1000, nil)
 	clk.Set(clk.Now().Add(5 * time.Second))
 	expect(200, 500)
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("Run = %v", err)
-	}
+	stop()
 }
 
 // TestControllerLoadRace takes and returns leases from many goroutines while

@@ -58,44 +58,35 @@ func writeTree(t *testing.T, files map[string]string) string {
 const goodMeminfo = "MemTotal: 16777216 kB\nMemAvailable: 8388608 kB\n"
 
 func TestSystemMemoryCgroupEdgeCases(t *testing.T) {
-	t.Run("v1 unlimited", func(t *testing.T) {
-		root := writeTree(t, map[string]string{
-			"proc/meminfo":     goodMeminfo,
-			"proc/self/cgroup": "4:memory:/\n",
+	cases := []struct {
+		name   string
+		files  map[string]string
+		want   Memory
+		reason string
+	}{
+		{"v1 unlimited", map[string]string{
+			"proc/self/cgroup":                           "4:memory:/\n",
 			"sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n",
 			"sys/fs/cgroup/memory/memory.usage_in_bytes": "1\n",
-		})
-		m, err := SystemMemory(root).Memory()
-		if err != nil || m.Available != 8*gib || m.Limit != 16*gib || m.Self != 100<<20 {
-			t.Fatalf("Memory() = %+v, %v", m, err)
-		}
-	})
-	t.Run("v2 path missing in a container", func(t *testing.T) {
-		// Without a cgroup namespace the host path does not exist under the
-		// container's mount; the mount itself is the container's cgroup.
-		root := writeTree(t, map[string]string{
-			"proc/meminfo":                 goodMeminfo,
+		}, Memory{Available: 8 * gib, Limit: 16 * gib}, "v1's huge limit means none"},
+		{"v2 path missing in a container", map[string]string{
 			"proc/self/cgroup":             "0::/kubepods/burstable/pod1/abc\n",
 			"sys/fs/cgroup/memory.max":     "2147483648\n",
 			"sys/fs/cgroup/memory.current": "536870912\n",
-		})
-		m, err := SystemMemory(root).Memory()
-		if err != nil || m.Available != 1536<<20 || m.Limit != 2*gib {
-			t.Fatalf("Memory() = %+v, %v", m, err)
-		}
-	})
-	t.Run("usage above limit", func(t *testing.T) {
-		root := writeTree(t, map[string]string{
-			"proc/meminfo":                 goodMeminfo,
+		}, Memory{Available: 1536 << 20, Limit: 2 * gib}, "without a cgroup namespace the mount is the container's cgroup"},
+		{"usage above limit", map[string]string{
 			"proc/self/cgroup":             "0::/\n",
 			"sys/fs/cgroup/memory.max":     "1000\n",
 			"sys/fs/cgroup/memory.current": "2000\n",
-		})
-		m, err := SystemMemory(root).Memory()
-		if err != nil || m.Available != 0 || m.Limit != 1000 {
-			t.Fatalf("Memory() = %+v, %v", m, err)
+		}, Memory{Available: 0, Limit: 1000}, "no headroom is 0, not negative"},
+	}
+	for _, tc := range cases {
+		tc.files["proc/meminfo"] = goodMeminfo
+		m, err := SystemMemory(writeTree(t, tc.files)).Memory()
+		if err != nil || m.Available != tc.want.Available || m.Limit != tc.want.Limit || m.Self != 100<<20 {
+			t.Errorf("%s (%s): Memory() = %+v, %v; want %+v", tc.name, tc.reason, m, err, tc.want)
 		}
-	})
+	}
 }
 
 func TestSystemMemoryErrors(t *testing.T) {

@@ -261,9 +261,7 @@ func parseWindowPolicy(s, rest string) (Policy, error) {
 	var loc *time.Location
 	for i, item := range strings.Split(rest, ",") {
 		item = strings.TrimSpace(item)
-		bad := func(format string, args ...any) error {
-			return fmt.Errorf("mempool: policy %q: item %d %q: %s", s, i+1, item, fmt.Sprintf(format, args...))
-		}
+		bad := itemError(s, "item", i, item)
 		key, val, ok := strings.Cut(item, "=")
 		if !ok {
 			return nil, bad("want HH:MM-HH:MM=FRACTION, default=FRACTION or tz=ZONE")
@@ -317,6 +315,14 @@ func parseWindowPolicy(s, rest string) (Policy, error) {
 		return nil, fmt.Errorf("mempool: policy %q: %w", s, err)
 	}
 	return newWindowPolicy(windows, def, loc), nil
+}
+
+// itemError returns the error constructor for the i-th (0-based) item of
+// policy s.
+func itemError(s, what string, i int, item string) func(format string, args ...any) error {
+	return func(format string, args ...any) error {
+		return fmt.Errorf("mempool: policy %q: %s %d %q: %s", s, what, i+1, item, fmt.Sprintf(format, args...))
+	}
 }
 
 // parseClock parses HH:MM into minutes after midnight; 24:00 only if asEnd.
