@@ -137,6 +137,11 @@ func (c *Controller) validate() error {
 	if c.Budget <= 0 {
 		return fmt.Errorf("mempool: controller: budget %d bytes must be positive: %w", c.Budget, ErrInvalidSize)
 	}
+	if lp, ok := c.Policy.(*LoadPolicy); ok {
+		if err := lp.check(); err != nil { // a literal LoadPolicy{} would poll without pause
+			return fmt.Errorf("mempool: controller: load policy: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -220,6 +220,19 @@ func TestControllerLoadHysteresisAndInterval(t *testing.T) {
 	}
 }
 
+func TestControllerRefusesAnInvalidLoadPolicy(t *testing.T) {
+	c := &Controller{Pool: newPool(t, 0), Policy: &LoadPolicy{Base: StaticPolicy{Frac: 1}, Frac: 0.5}, Budget: 1000, Memory: &fakeMemory{}}
+	if err := c.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "load policy: interval 0s must be positive") {
+		t.Fatalf("Run with a zero interval = %v", err)
+	}
+	if _, err := NewLoadPolicy(nil, 0.5); err != nil {
+		t.Fatalf("NewLoadPolicy: %v", err)
+	}
+	if _, err := NewLoadPolicy(mustParse(t, "load:0.5"), 0.5); err == nil || !strings.Contains(err.Error(), "is itself a load policy") {
+		t.Fatalf("NewLoadPolicy over a load policy = %v", err)
+	}
+}
+
 func TestControllerLoadFloorAndCeiling(t *testing.T) {
 	mem := &fakeMemory{avail: 100}
 	c, _ := loadController(t, "load:0.5,min=300B,max=600B,hysteresis=0,interval=1s", 0, mem)
