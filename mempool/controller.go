@@ -33,7 +33,10 @@ func (systemClock) At(t time.Time) <-chan time.Time {
 type Change struct {
 	At       time.Time // the clock's time when the policy was evaluated
 	Old, New int64     // pool total before and after
-	Err      error     // non-nil if the resize failed
+	Err      error     // non-nil if the resize or the memory reading failed
+	// Memory is the reading a LoadPolicy used, nil for other policies and
+	// when the reading failed.
+	Memory *Memory
 }
 
 // Controller keeps a pool's total equal to a policy's share of a node budget:
@@ -85,10 +88,11 @@ func (c *Controller) Apply(now time.Time) (int64, error) {
 	defer c.mu.Unlock()
 	old := c.Pool.Total()
 	total := TotalAt(c.Policy, c.Budget, now)
+	var reading *Memory
 	var readErr error
 	if lp, ok := c.Policy.(*LoadPolicy); ok {
 		var capped int64
-		capped, readErr = c.loadCap(lp, now, old)
+		capped, reading, readErr = c.loadCap(lp, now, old)
 		total = min(total, capped)
 	}
 	if total == old && readErr == nil {
@@ -103,22 +107,23 @@ func (c *Controller) Apply(now time.Time) (int64, error) {
 		err = fmt.Errorf("mempool: controller: policy %s at %s: %w", c.Policy, now.Format(time.RFC3339), err)
 	}
 	if c.OnChange != nil {
-		c.OnChange(Change{At: now, Old: old, New: c.Pool.Total(), Err: err})
+		c.OnChange(Change{At: now, Old: old, New: c.Pool.Total(), Err: err, Memory: reading})
 	}
 	return total, err
 }
 
 // loadCap reads the memory source and returns the load cap in force at now,
 // updating it when the reading moves it past the hysteresis band and the
-// last change is at least an Interval old. poolTotal stands in for the cap
+// last change is at least an Interval old. It returns the reading too.
+// poolTotal stands in for the cap
 // while no reading has succeeded.
-func (c *Controller) loadCap(lp *LoadPolicy, now time.Time, poolTotal int64) (int64, error) {
+func (c *Controller) loadCap(lp *LoadPolicy, now time.Time, poolTotal int64) (int64, *Memory, error) {
 	m, err := c.memory().Memory()
 	if err != nil {
 		if !c.capSet {
-			return poolTotal, err
+			return poolTotal, nil, err
 		}
-		return c.cap, err
+		return c.cap, nil, err
 	}
 	next := lp.Cap(m, c.Pool.Stats().Used)
 	switch {
@@ -127,7 +132,7 @@ func (c *Controller) loadCap(lp *LoadPolicy, now time.Time, poolTotal int64) (in
 	case next != c.cap && lp.moves(c.cap, next) && now.Sub(c.capAt) >= lp.Interval:
 		c.cap, c.capAt = next, now
 	}
-	return c.cap, nil
+	return c.cap, &m, nil
 }
 
 func (c *Controller) validate() error {

@@ -185,6 +185,13 @@ func TestControllerLoadStepChanges(t *testing.T) {
 	mem.setSelf(100)
 	apply(t, c, at(15), 500)
 	want := []Change{{At: at(0), Old: 1000, New: 500}, {At: at(10), Old: 500, New: 250}, {At: at(15), Old: 250, New: 500}}
+	// Each change carries the reading that caused it.
+	for i, avail := range []int64{1000, 100, 1000} {
+		if m := (*changes)[i].Memory; m == nil || m.Available != avail || m.From != "fake" {
+			t.Fatalf("change %d carries reading %+v, want %d available", i, m, avail)
+		}
+		(*changes)[i].Memory = nil
+	}
 	if fmt.Sprint(*changes) != fmt.Sprint(want) {
 		t.Fatalf("changes %v, want %v", *changes, want)
 	}

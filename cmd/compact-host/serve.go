@@ -227,7 +227,11 @@ func runServe(parent context.Context, sf *storageFlags, o serveOptions) error {
 			log.Error("memory pool resize failed", "policy", policy.String(), "pool", formatHumanBytes(c.New), "error", c.Err)
 			return
 		}
-		log.Info("memory pool resized", "policy", policy.String(), "from", formatHumanBytes(c.Old), "to", formatHumanBytes(c.New))
+		args := []any{"policy", policy.String(), "from", formatHumanBytes(c.Old), "to", formatHumanBytes(c.New)}
+		if m := c.Memory; m != nil {
+			args = append(args, "available", formatHumanBytes(m.Available), "limit", formatHumanBytes(m.Limit), "bounded_by", m.From)
+		}
+		log.Info("memory pool resized", args...)
 	}
 
 	rt, err := host.NewRuntime(ctx, host.Config{CacheDir: o.cacheDir, TaskTimeout: o.taskTimeout, Logger: log})
