@@ -142,7 +142,7 @@ func (s systemMemory) cgroup(machineTotal int64) (Memory, bool, error) {
 		switch {
 		case parts[0] == "0" && parts[1] == "":
 			v2, haveV2 = parts[2], true
-		case hasController(parts[1], "memory"):
+		case slices.Contains(strings.Split(parts[1], ","), "memory"):
 			v1, haveV1 = parts[2], true
 		}
 	}
@@ -153,15 +153,6 @@ func (s systemMemory) cgroup(machineTotal int64) (Memory, bool, error) {
 		return s.cgroupV2(v2, machineTotal)
 	}
 	return Memory{}, false, nil
-}
-
-func hasController(list, want string) bool {
-	for _, c := range strings.Split(list, ",") {
-		if c == want {
-			return true
-		}
-	}
-	return false
 }
 
 // cgroupDir maps the process's cgroup path to a directory under mount. In a
