@@ -54,10 +54,17 @@
 //
 // A [Policy] gives the pool a fraction of a node budget: [StaticPolicy] a
 // fixed one, [WindowPolicy] one per daily window of local time in a time
-// zone. [ParsePolicy] reads both from strings like "static:0.5" or
-// "window:08:00-22:00=0.2,default=0.8,tz=Europe/Berlin". A [Controller]
-// applies a policy to a pool, calling Grow or Shrink at window edges; its
-// [Clock] is injectable.
+// zone. A [LoadPolicy] caps either at a share of the memory the machine or
+// the process's cgroup has available, read from a [MemorySource]
+// ([SystemMemory] on Linux). [ParsePolicy] reads them from strings like
+// "static:0.5", "window:08:00-22:00=0.2,default=0.8,tz=Europe/Berlin",
+// "load:0.5,min=1GiB" or "window:08:00-22:00=0.2,default=0.8;load:0.5". A
+// [Controller] applies a policy to a pool, calling Grow or Shrink at window
+// edges and, for a load policy, when the available memory moves past the
+// hysteresis; its [Clock] and MemorySource are injectable.
+//
+// [Pool.Stats] reports Available (total minus used), the memory a scheduler
+// can count free slots from.
 //
 // # Estimation
 //

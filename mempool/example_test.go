@@ -112,3 +112,36 @@ func ExampleController() {
 	// 21:00 2048 MiB <nil>
 	// 22:00 6144 MiB <nil>
 }
+
+// neighbours is a MemorySource for the example: the machine has avail bytes
+// left and this process is resident in 256 MiB.
+type neighbours struct{ avail int64 }
+
+func (n *neighbours) Memory() (mempool.Memory, error) {
+	return mempool.Memory{Available: n.avail, Limit: 16 << 30, Self: 256 << 20, From: "example"}, nil
+}
+
+func ExampleLoadPolicy() {
+	pool, _ := mempool.NewPool(0)
+	policy, _ := mempool.ParsePolicy("load:0.5,min=1GiB,interval=5s")
+	machine := &neighbours{avail: 12 << 30}
+	// In production Memory is nil (SystemMemory: /proc/meminfo and the cgroup).
+	c := &mempool.Controller{Pool: pool, Policy: policy, Budget: 8 << 30, Memory: machine}
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	step := func(sec int, avail int64) {
+		machine.avail = avail
+		total, err := c.Apply(t0.Add(time.Duration(sec) * time.Second))
+		fmt.Printf("t=%2ds available %5d MiB: pool %d MiB %v\n", sec, avail>>20, total>>20, err)
+	}
+	step(0, 12<<30)  // half of 12 GiB
+	step(5, 11<<30)  // within 10% of the cap: no resize
+	step(10, 6<<30)  // a neighbour took 6 GiB: shrink
+	step(15, 1<<30)  // the floor
+	step(20, 30<<30) // --memory (Budget) stays the ceiling
+	// Output:
+	// t= 0s available 12288 MiB: pool 6144 MiB <nil>
+	// t= 5s available 11264 MiB: pool 6144 MiB <nil>
+	// t=10s available  6144 MiB: pool 3072 MiB <nil>
+	// t=15s available  1024 MiB: pool 1024 MiB <nil>
+	// t=20s available 30720 MiB: pool 8192 MiB <nil>
+}

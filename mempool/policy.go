@@ -194,15 +194,50 @@ func (p *WindowPolicy) String() string {
 //	window:08:00-22:00=0.2,default=0.8          20% by day, 80% otherwise
 //	window:22:00-06:00=80%,default=20%,tz=Asia/Tokyo
 //	window:08:00-12:00=0.2,12:00-20:00=0.3,default=0.9,tz=Europe/Berlin
+//	load:0.5                                    the budget, capped at half the available memory
+//	load:0.5,hysteresis=5%,interval=10s,min=1GiB,max=8GiB
+//	window:08:00-22:00=0.2,default=0.8;load:0.5 the smaller of the two
 //
 // Fractions are decimals in (0, 1] or percentages. Times are HH:MM (24:00 is
 // allowed as an end). default= is required for window policies; tz= names an
 // IANA zone and defaults to the machine's local zone. Items may come in any
 // order, separated by commas.
+//
+// A load policy ([LoadPolicy]) starts with its fraction; hysteresis (default
+// 10%), interval (a Go duration, default 5s), min and max (sizes such as
+// 1GiB) are optional. It may follow a static or window policy after a ';',
+// which it then caps; alone it caps static:1.
 func ParsePolicy(s string) (Policy, error) {
-	kind, rest, ok := strings.Cut(strings.TrimSpace(s), ":")
+	first, second, combined := strings.Cut(s, ";")
+	if !combined {
+		return parseOne(s, s, nil)
+	}
+	if strings.Contains(second, ";") {
+		return nil, fmt.Errorf("mempool: policy %q: more than two parts (want TIME_POLICY;load:...)", s)
+	}
+	base, err := parseOne(s, first, nil)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := base.(*LoadPolicy); ok {
+		return nil, fmt.Errorf("mempool: policy %q: a load policy must come last, after the static or window policy it caps", s)
+	}
+	p, err := parseOne(s, second, base)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := p.(*LoadPolicy); !ok {
+		return nil, fmt.Errorf("mempool: policy %q: only a load policy may follow ';'", s)
+	}
+	return p, nil
+}
+
+// parseOne parses one policy part of s. base is the policy a load part caps
+// (nil when part stands alone).
+func parseOne(s, part string, base Policy) (Policy, error) {
+	kind, rest, ok := strings.Cut(strings.TrimSpace(part), ":")
 	if !ok {
-		return nil, fmt.Errorf("mempool: policy %q: missing kind (want static:FRACTION or window:HH:MM-HH:MM=FRACTION,...,default=FRACTION)", s)
+		return nil, fmt.Errorf("mempool: policy %q: missing kind (want static:FRACTION, window:HH:MM-HH:MM=FRACTION,...,default=FRACTION or load:FRACTION)", s)
 	}
 	switch kind {
 	case "static":
@@ -213,8 +248,10 @@ func ParsePolicy(s string) (Policy, error) {
 		return StaticPolicy{Frac: f}, nil
 	case "window":
 		return parseWindowPolicy(s, rest)
+	case "load":
+		return parseLoadPolicy(s, rest, base)
 	default:
-		return nil, fmt.Errorf("mempool: policy %q: unknown kind %q (want static or window)", s, kind)
+		return nil, fmt.Errorf("mempool: policy %q: unknown kind %q (want static, window or load)", s, kind)
 	}
 }
 
@@ -224,9 +261,7 @@ func parseWindowPolicy(s, rest string) (Policy, error) {
 	var loc *time.Location
 	for i, item := range strings.Split(rest, ",") {
 		item = strings.TrimSpace(item)
-		bad := func(format string, args ...any) error {
-			return fmt.Errorf("mempool: policy %q: item %d %q: %s", s, i+1, item, fmt.Sprintf(format, args...))
-		}
+		bad := itemError(s, "item", i, item)
 		key, val, ok := strings.Cut(item, "=")
 		if !ok {
 			return nil, bad("want HH:MM-HH:MM=FRACTION, default=FRACTION or tz=ZONE")
@@ -282,6 +317,14 @@ func parseWindowPolicy(s, rest string) (Policy, error) {
 	return newWindowPolicy(windows, def, loc), nil
 }
 
+// itemError returns the error constructor for the i-th (0-based) item of
+// policy s.
+func itemError(s, what string, i int, item string) func(format string, args ...any) error {
+	return func(format string, args ...any) error {
+		return fmt.Errorf("mempool: policy %q: %s %d %q: %s", s, what, i+1, item, fmt.Sprintf(format, args...))
+	}
+}
+
 // parseClock parses HH:MM into minutes after midnight; 24:00 only if asEnd.
 func parseClock(s string, asEnd bool) (int, error) {
 	hh, mm, ok := strings.Cut(s, ":")
@@ -303,6 +346,15 @@ func parseClock(s string, asEnd bool) (int, error) {
 }
 
 func parseFraction(s string) (float64, error) {
+	f, err := parseRatio(s)
+	if err != nil {
+		return 0, err
+	}
+	return f, checkFraction(f)
+}
+
+// parseRatio parses a decimal or a percentage without checking its range.
+func parseRatio(s string) (float64, error) {
 	s = strings.TrimSpace(s)
 	scale := 1.0
 	if t, ok := strings.CutSuffix(s, "%"); ok {
@@ -312,8 +364,7 @@ func parseFraction(s string) (float64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("fraction %q is not a number", s)
 	}
-	f /= scale
-	return f, checkFraction(f)
+	return f / scale, nil
 }
 
 func checkFraction(f float64) error {

@@ -82,6 +82,13 @@ func TestParsePolicyCanonicalRoundTrip(t *testing.T) {
 		"window:22:00-06:00=0.8,default=0.2,tz=Asia/Tokyo":                   "window:22:00-06:00=0.8,default=0.2,tz=Asia/Tokyo",
 		"window:08:00-12:00=0.2,12:00-20:00=0.3,20:00-24:00=0.5,default=0.9": "window:08:00-12:00=0.2,12:00-20:00=0.3,20:00-24:00=0.5,default=0.9",
 	}
+	checkCanonical(t, cases)
+}
+
+// checkCanonical parses each input, checks its String against the canonical
+// form, and that the canonical form parses back to itself.
+func checkCanonical(t *testing.T, cases map[string]string) {
+	t.Helper()
 	for in, want := range cases {
 		p := mustParse(t, in)
 		if got := p.String(); got != want {
@@ -236,32 +243,14 @@ func TestControllerRunAcrossWindowEdges(t *testing.T) {
 	tokyo := mustLoad(t, "Asia/Tokyo")
 	clk := &fakeClock{now: time.Date(2026, 7, 1, 7, 0, 0, 0, tokyo)}
 	pool := newPool(t, 0)
-	changes := make(chan Change, 16)
 	c := &Controller{
-		Pool:     pool,
-		Policy:   mustParse(t, "window:08:00-22:00=0.2,default=0.8,tz=Asia/Tokyo"),
-		Budget:   1000,
-		Clock:    clk,
-		OnChange: func(ch Change) { changes <- ch },
+		Pool:   pool,
+		Policy: mustParse(t, "window:08:00-22:00=0.2,default=0.8,tz=Asia/Tokyo"),
+		Budget: 1000,
+		Clock:  clk,
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-
-	expect := func(old, new int64) {
-		t.Helper()
-		select {
-		case ch := <-changes:
-			if ch.Err != nil || ch.Old != old || ch.New != new {
-				t.Fatalf("change = %+v, want %d -> %d", ch, old, new)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("no change %d -> %d; total %d", old, new, pool.Total())
-		}
-		if pool.Total() != new {
-			t.Fatalf("pool total %d, want %d", pool.Total(), new)
-		}
-	}
+	changes, stop := startRun(t, c)
+	expect := func(old, new int64) { t.Helper(); expectChange(t, changes, pool, old, new) }
 	expect(0, 800) // 07:00 is off-peak
 
 	lease := mustTry(t, pool, "night-plan", 500)
@@ -289,10 +278,47 @@ func TestControllerRunAcrossWindowEdges(t *testing.T) {
 	// A jump over several edges lands in the right state.
 	clk.Set(time.Date(2026, 7, 5, 23, 0, 0, 0, tokyo))
 	expect(200, 800)
+	stop()
+}
 
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("Run = %v", err)
+// startRun runs c in the background and reports its changes on the returned
+// channel; stop cancels Run and checks that it returned context.Canceled.
+func startRun(t *testing.T, c *Controller) (changes <-chan Change, stop func()) {
+	t.Helper()
+	ch := make(chan Change, 16)
+	c.OnChange = func(c Change) { ch <- c }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	return ch, func() {
+		t.Helper()
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v", err)
+		}
+	}
+}
+
+// nextChange waits for the controller's next reported change.
+func nextChange(t *testing.T, changes <-chan Change) Change {
+	t.Helper()
+	select {
+	case ch := <-changes:
+		return ch
+	case <-time.After(10 * time.Second):
+		t.Fatal("no change reported")
+		return Change{}
+	}
+}
+
+// expectChange waits for a successful resize old -> new and checks the pool.
+func expectChange(t *testing.T, changes <-chan Change, pool *Pool, old, new int64) {
+	t.Helper()
+	if ch := nextChange(t, changes); ch.Err != nil || ch.Old != old || ch.New != new {
+		t.Fatalf("change = %+v, want %d -> %d", ch, old, new)
+	}
+	if pool.Total() != new {
+		t.Fatalf("pool total %d, want %d", pool.Total(), new)
 	}
 }
 
@@ -323,7 +349,8 @@ func FuzzParsePolicy(f *testing.F) {
 		"static:0.5", "static:25%", "window:08:00-22:00=0.2,default=0.8",
 		"window:22:00-06:00=80%,default=20%,tz=Asia/Tokyo",
 		"window:08:00-12:00=0.2,12:00-24:00=0.3,default=0.9,tz=Europe/Berlin",
-		"window:08:00-08:00=0.2,default=0.8", "window:,,,", "static:1e-300", ":", "window:24:00-00:00=1,default=1",
+		"window:08:00-08:00=0.2,default=0.8", "window:,,,",
+		"load:0.5", "window:08:00-22:00=0.2,default=0.8;load:0.5,hysteresis=5%,interval=10s,min=1GiB,max=8GiB", "static:1e-300", ":", "window:24:00-00:00=1,default=1",
 	} {
 		f.Add(s)
 	}

@@ -52,7 +52,7 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.plan, "plan", "", "compaction plan file: Milvus datapb.CompactionPlan as protojson or binary protobuf")
 	fs.StringVar(&f.root, "root-path", host.DefaultRootPath, "Milvus rootPath: the prefix of every log key in the store (see --storage)")
 	fs.Var(&f.memory, "memory", "node memory budget the pool takes its share from, e.g. 4GiB")
-	fs.StringVar(&f.policy, "policy", "static:1", "share of --memory for compaction: static:0.5 or window:08:00-22:00=0.2,default=0.8")
+	fs.StringVar(&f.policy, "policy", "static:1", policyUsage)
 	fs.DurationVar(&f.timeout, "timeout", 15*time.Minute, "deadline for the whole run: opening the store, compiling the plugin and the compaction (exit 7 when it passes)")
 	fs.StringVar(&f.cacheDir, "cache-dir", "", "wazero compilation cache directory; a known plugin then loads in milliseconds")
 	fs.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal, log lines otherwise), bar, log or none")
@@ -110,10 +110,9 @@ func runPlan(cmd *cobra.Command, f *runFlags) error {
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("--policy: %w", err))
 	}
-	poolSize := mempool.TotalAt(policy, int64(f.memory), time.Now())
-	pool, err := mempool.NewPool(poolSize)
+	pool, _, err := newPolicyPool(policy, int64(f.memory))
 	if err != nil {
-		return withCode(exitUsage, fmt.Errorf("--memory %s with --policy %s: %w", f.memory.String(), f.policy, err))
+		return err
 	}
 	store, err := f.storage.open(ctx)
 	if err != nil {

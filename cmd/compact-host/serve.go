@@ -72,8 +72,9 @@ func newServeCommand() *cobra.Command {
 		Long: `serve runs compaction plans submitted over HTTP. Strategy plugins (name@version.wasm) are loaded
 from --plugins, a local directory or an object-store prefix, and hot-reloaded: drop in a higher
 version and new tasks use it while running tasks finish on the old one. Plans wait in a bounded
-queue for one of --workers workers; the memory pool (--memory, resized over the day by --policy)
-decides how many really run at once.
+queue for one of --workers workers; the memory pool (--memory, resized over the day by --policy,
+and with a load: policy following the memory the machine or its cgroup has available) decides
+how many really run at once.
 
   POST /v1/plans       submit a plan (protojson, or binary protobuf with
                        Content-Type application/x-protobuf): 202 {"task_id": ...};
@@ -106,6 +107,8 @@ SIGINT or SIGTERM shuts down gracefully: new plans get 503, running tasks finish
 --shutdown-timeout, then they are cancelled and their outputs deleted), queued ones fail with
 cause "shutdown", and the process exits 0. A second signal exits at once.`,
 		Example: `  compact-host serve --storage ./compact-data --plugins ./plugins --memory 4GiB
+  compact-host serve --storage ./compact-data --plugins ./plugins --memory 16GiB \
+      --policy 'window:08:00-20:00=0.25,default=1;load:0.5,min=1GiB'
   compact-host serve --storage s3://bucket/files --endpoint 127.0.0.1:9000 --insecure \
       --plugins s3://bucket/plugins --policy 'window:08:00-20:00=0.25,default=1' --log-json
   curl -sS --data-binary @plans/mix-plan.json localhost:8080/v1/plans
@@ -126,7 +129,7 @@ cause "shutdown", and the process exits 0. A second signal exits at once.`,
 	fs.StringVar(&o.plugins, "plugins", "./plugins.d", "plugin binaries (name@version.wasm): a directory, or a store URL such as s3://bucket/plugins")
 	fs.DurationVar(&o.pollInterval, "poll-interval", 2*time.Second, "how often the plugin source is checked for new, changed or removed binaries")
 	fs.Var(&o.memory, "memory", "the node's memory budget for compaction, e.g. 4GiB or 512MiB")
-	fs.StringVar(&o.policy, "policy", "static:1", "share of --memory the pool gets: static:0.5, or window:08:00-20:00=0.25,default=1[,tz=Europe/Berlin]")
+	fs.StringVar(&o.policy, "policy", "static:1", policyUsage)
 	fs.IntVar(&o.workers, "workers", server.DefaultWorkers, "plans running at once at most (the memory pool may hold some waiting)")
 	fs.IntVar(&o.queue, "queue", server.DefaultQueue, "plans waiting for a worker before submissions get 429")
 	fs.IntVar(&o.history, "history", server.DefaultHistory, "finished tasks kept for GET /v1/tasks")
@@ -215,18 +218,21 @@ func runServe(parent context.Context, sf *storageFlags, o serveOptions) error {
 		return err
 	}
 
-	budget := int64(o.memory)
-	pool, err := mempool.NewPool(mempool.TotalAt(policy, budget, time.Now()))
+	pool, ctrl, err := newPolicyPool(policy, int64(o.memory))
 	if err != nil {
-		return withCode(exitUsage, fmt.Errorf("memory pool: %w", err))
+		return err
 	}
-	ctrl := &mempool.Controller{Pool: pool, Policy: policy, Budget: budget, OnChange: func(c mempool.Change) {
+	ctrl.OnChange = func(c mempool.Change) {
 		if c.Err != nil {
-			log.Error("memory pool resize failed", "policy", policy.String(), "error", c.Err)
+			log.Error("memory pool resize failed", "policy", policy.String(), "pool", formatHumanBytes(c.New), "error", c.Err)
 			return
 		}
-		log.Info("memory pool resized", "policy", policy.String(), "from", formatHumanBytes(c.Old), "to", formatHumanBytes(c.New))
-	}}
+		args := []any{"policy", policy.String(), "from", formatHumanBytes(c.Old), "to", formatHumanBytes(c.New)}
+		if m := c.Memory; m != nil {
+			args = append(args, "available", formatHumanBytes(m.Available), "limit", formatHumanBytes(m.Limit), "bounded_by", m.From)
+		}
+		log.Info("memory pool resized", args...)
+	}
 
 	rt, err := host.NewRuntime(ctx, host.Config{CacheDir: o.cacheDir, TaskTimeout: o.taskTimeout, Logger: log})
 	if err != nil {

@@ -497,6 +497,8 @@ func TestServeBadFlags(t *testing.T) {
 		{[]string{"serve", "--storage", dir, "--plugins", filepath.Join(dir, "nope")}, "", exitNotFound, "--plugins " + filepath.Join(dir, "nope")},
 		{[]string{"serve", "--storage", dir, "--plugins", dir, "--policy", "sometimes"}, "", exitUsage, `--policy: mempool: policy "sometimes"`},
 		{[]string{"serve", "--storage", dir, "--plugins", dir, "--workers", "0"}, "", exitUsage, "--workers must be >= 1, got 0"},
+		{[]string{"serve", "--storage", dir, "--plugins", dir}, "COMPACT_HOST_POLICY=load:0.5,hysteresis=100%", exitUsage,
+			`--policy: mempool: policy "load:0.5,hysteresis=100%": load: hysteresis 1 must be in [0, 1)`},
 		{[]string{"serve", "--storage", dir, "--plugins", dir}, "COMPACT_HOST_QUEUE=many", exitUsage, `$COMPACT_HOST_QUEUE="many" (for --queue)`},
 		{[]string{"serve", "--storage", dir, "--plugins", dir, "--listen", "256.0.0.1:1"}, "", exitUsage, "--listen 256.0.0.1:1"},
 		{[]string{"serve", "extra"}, "", exitUsage, "takes no arguments"},
@@ -531,6 +533,19 @@ func TestServeBadFlags(t *testing.T) {
 		if code != c.code || !strings.HasPrefix(last, "compact-host: ") || !strings.Contains(last, c.message) {
 			t.Errorf("%v %s: exit %d, stderr %q; want exit %d mentioning %q", c.args, c.env, code, stderr.String(), c.code, c.message)
 		}
+	}
+}
+
+// TestServeLoadPolicy: a combined policy from the environment reaches the
+// pool, capped at once by the load part's max= (this machine has more than
+// 128MiB available).
+func TestServeLoadPolicy(t *testing.T) {
+	dir := t.TempDir()
+	p := startServeWith(t, &serveProc{client: http.DefaultClient}, []string{"COMPACT_HOST_POLICY=static:0.5; load:0.5,max=64MiB"},
+		"--storage", filepath.Join(dir, "data"), "--plugins", dir, "--memory", "1GiB")
+	serving := p.logged("serving")
+	if len(serving) != 1 || serving[0]["policy"] != "static:0.5;load:0.5,max=64MiB" || serving[0]["pool"] != "64MiB" {
+		t.Fatalf("serving line: %v", serving)
 	}
 }
 
