@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -377,11 +378,15 @@ func TestControllerLoadRace(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(7, 7))
 	now := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
-	for i := range 2000 {
+	// At least 2000 resizes, and on until the workers got grants in
+	// between (a loaded machine may not schedule them at first).
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; i < 2000 || (grants.Load() < 100 && time.Now().Before(deadline)); i++ {
 		mem.set(rng.Int64N(2000), nil)
 		if _, err := c.Apply(now.Add(time.Duration(i) * time.Millisecond)); err != nil {
 			t.Fatalf("Apply: %v", err)
 		}
+		runtime.Gosched()
 	}
 	close(stop)
 	wg.Wait()
