@@ -8,18 +8,22 @@ import (
 	"github.com/compacthost/compacthost/storage/objstore"
 )
 
-// causes maps the host's, the executor's and the pool's error kinds to
-// cause names, most specific first.
+// causes maps the executor's, the host's and the pool's error kinds to
+// cause names, most specific first. The executor's come first: when it
+// stopped a run, whatever the run then failed with was the consequence.
 var causes = []struct {
 	kind error
 	name string
 }{
+	{ErrShutdownQueued, "shutdown"},
+	{ErrShutdownCancelled, "shutdown"},
+	{ErrTaskCancelled, "canceled"},
+	{ErrTaskTimeout, "timeout"},
 	{ErrRefused, "refused"},
 	{ErrTrap, "trap"},
 	{ErrOutOfMemory, "out_of_memory"},
 	{ErrGuestFailed, "guest_failed"},
 	{ErrPanic, "panic"},
-	{ErrTaskTimeout, "timeout"},
 	{ErrDeadline, "deadline"},
 	{ErrABIMisuse, "abi_misuse"},
 	{ErrExit, "exit"},
@@ -27,9 +31,6 @@ var causes = []struct {
 	{ErrNoPlugin, "no_plugin"},
 	{ErrInvalidPlan, "invalid_plan"},
 	{mempool.ErrTooLarge, "pool_too_small"},
-	{ErrShutdownQueued, "shutdown"},
-	{ErrShutdownCancelled, "shutdown"},
-	{ErrTaskCancelled, "canceled"},
 	{errRunPanic, "internal"},
 	{context.DeadlineExceeded, "timeout"},
 	{context.Canceled, "canceled"},
@@ -65,8 +66,11 @@ func PluginFailureCauses() []string {
 
 // IsPluginFailure reports whether err is the strategy's fault or a plugin's
 // absence: a failed instance (TaskError), an admission refusal, or no
-// admitted plugin for the plan.
+// admitted plugin for the plan; not a run an Executor cancelled.
 func IsPluginFailure(err error) bool {
+	if errors.Is(err, ErrTaskCancelled) || errors.Is(err, ErrShutdownCancelled) {
+		return false
+	}
 	var te *TaskError
 	return errors.As(err, &te) || errors.Is(err, ErrRefused) || errors.Is(err, ErrNoPlugin)
 }

@@ -26,6 +26,7 @@ func TestCauseKind(t *testing.T) {
 		{context.DeadlineExceeded, "timeout", false},
 		{timedOutError{&CompactError{PlanID: 1, Stage: "read", Err: &deadlineError{reason: "task 1: executor task timeout exceeded (1s)", err: context.DeadlineExceeded}}}, "timeout", false},
 		{fmt.Errorf("%w: plan 1: %w", ErrShutdownCancelled, context.Canceled), "shutdown", false},
+		{fmt.Errorf("%w: task 1: %w", ErrTaskCancelled, &TaskError{Kind: ErrDeadline}), "canceled", false},
 		{ErrShutdownQueued, "shutdown", false},
 		{fmt.Errorf("%w: task 1: plan 1: %w", ErrTaskCancelled, context.Canceled), "canceled", false},
 		{fmt.Errorf("%w: plan 1: boom", errRunPanic), "internal", false},
