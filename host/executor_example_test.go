@@ -11,9 +11,10 @@ import (
 	"github.com/compacthost/compacthost/storage/objstore"
 )
 
-// exampleHost generates a small collection in a temporary local store and
-// returns a Host on it with a 1 GiB pool, the mix plan, and a cleanup.
-func exampleHost(ctx context.Context) (*Host, *gen.Collection, func(), error) {
+// exampleExecutor generates a small collection in a temporary local store
+// and returns an executor on a Host with a 1 GiB pool, the collection, and
+// a cleanup.
+func exampleExecutor(ctx context.Context, ecfg ExecutorConfig) (*Executor, *gen.Collection, func(), error) {
 	dir, err := os.MkdirTemp("", "executor-example-")
 	if err != nil {
 		return nil, nil, nil, err
@@ -36,7 +37,13 @@ func exampleHost(ctx context.Context) (*Host, *gen.Collection, func(), error) {
 		done()
 		return nil, nil, nil, err
 	}
-	return h, col, func() { h.Close(ctx); done() }, nil
+	e, err := NewExecutor(h, ecfg)
+	if err != nil {
+		h.Close(ctx)
+		done()
+		return nil, nil, nil, err
+	}
+	return e, col, func() { e.Close(ctx); h.Close(ctx); done() }, nil
 }
 
 // ExampleExecutor queues a plan under its plan ID (as a DataNode does for
@@ -44,18 +51,12 @@ func exampleHost(ctx context.Context) (*Host, *gen.Collection, func(), error) {
 // that polls instead calls Get until the state is final.
 func ExampleExecutor() {
 	ctx := context.Background()
-	h, col, cleanup, err := exampleHost(ctx)
+	e, col, cleanup, err := exampleExecutor(ctx, ExecutorConfig{Workers: 2, Queue: 8})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer cleanup()
-	e, err := NewExecutor(h, ExecutorConfig{Workers: 2, Queue: 8})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer e.Close(ctx)
 	fmt.Printf("slots: %+v\n", e.Slots()) // 1 GiB pool, 512 MiB per slot
 
 	plan := col.MixPlan
@@ -92,18 +93,12 @@ func ExampleExecutor() {
 // failed with a result payload. Drop would also forget it.
 func ExampleExecutor_Cancel() {
 	ctx := context.Background()
-	h, col, cleanup, err := exampleHost(ctx)
+	e, col, cleanup, err := exampleExecutor(ctx, ExecutorConfig{})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer cleanup()
-	e, err := NewExecutor(h, ExecutorConfig{})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer e.Close(ctx)
 
 	// A strategy that stops at its second batch until released, so the
 	// task is surely running when it is cancelled.

@@ -52,21 +52,28 @@ func waitAdded(t *testing.T, store objstore.Store, before map[string][]byte) []s
 	return nil
 }
 
+// hostExecutor returns an executor on a Host whose store holds a small
+// generated collection, and the collection's mix plan with many outputs.
+func hostExecutor(t *testing.T, seed int64, cfg ExecutorConfig) (*Executor, *Host, objstore.Store, *datapb.CompactionPlan) {
+	t.Helper()
+	store := objstoretest.Local(t)
+	plan := generate(t, store, smallGen(seed)).MixPlan
+	manyOutputs(t, plan)
+	h := newTestHost(t, store, 0, func(o *Options) { o.BatchRows = 300 })
+	e, err := NewExecutor(h, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(context.Background()) })
+	return e, h, store, plan
+}
+
 // TestExecutorDropMidRun: Drop of a task that has written outputs cancels
 // it, waits for its cleanup and forgets it: the store is as before, the
 // pool empty, the plan can be submitted again.
 func TestExecutorDropMidRun(t *testing.T) {
 	ctx := context.Background()
-	store := objstoretest.Local(t)
-	col := generate(t, store, smallGen(21))
-	plan := col.MixPlan
-	manyOutputs(t, plan)
-	h := newTestHost(t, store, 0, func(o *Options) { o.BatchRows = 300 })
-	e, err := NewExecutor(h, ExecutorConfig{Workers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(ctx)
+	e, h, store, plan := hostExecutor(t, 21, ExecutorConfig{Workers: 1})
 	before := snapshot(t, store)
 	gate := &gatedMix{Strategy: mixstrategy.New(), after: 12, reached: make(chan struct{}), release: make(chan struct{})}
 	if err := e.Submit(ctx, "drop-me", plan, Native(gate)); err != nil {
@@ -122,16 +129,7 @@ func TestExecutorDropMidRun(t *testing.T) {
 // leaves nothing behind.
 func TestExecutorTimeoutRealHost(t *testing.T) {
 	ctx := context.Background()
-	store := objstoretest.Local(t)
-	col := generate(t, store, smallGen(22))
-	plan := col.MixPlan
-	manyOutputs(t, plan)
-	h := newTestHost(t, store, 0, func(o *Options) { o.BatchRows = 300 })
-	e, err := NewExecutor(h, ExecutorConfig{Workers: 1, TaskTimeout: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(ctx)
+	e, _, store, plan := hostExecutor(t, 22, ExecutorConfig{Workers: 1, TaskTimeout: 300 * time.Millisecond})
 	before := snapshot(t, store)
 	if err := e.Submit(ctx, "slow", plan, Native(&gatedMix{Strategy: mixstrategy.New(), slow: 50 * time.Millisecond})); err != nil {
 		t.Fatal(err)
