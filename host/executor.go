@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -284,6 +285,8 @@ func (e *Executor) Submit(ctx context.Context, id string, plan *datapb.Compactio
 			SlotUsage: max(plan.GetSlotUsage(), 1), State: TaskQueued, Submitted: now},
 		digest: digest, plan: plan, opts: opts, base: context.WithoutCancel(ctx), done: make(chan struct{}),
 	}
+	// Validation may walk thousands of binlogs: not under the lock.
+	verr := e.cfg.Validate(plan)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if known, ok := e.tasks[id]; ok {
@@ -297,9 +300,9 @@ func (e *Executor) Submit(ctx context.Context, id string, plan *datapb.Compactio
 		e.stats.Rejected["shutting_down"]++
 		return ErrExecutorClosed
 	}
-	if err := e.cfg.Validate(plan); err != nil {
+	if verr != nil {
 		e.stats.Rejected["invalid_plan"]++
-		return err
+		return verr
 	}
 	if other, dup := e.active[t.info.PlanID]; dup {
 		e.stats.Rejected["duplicate"]++
@@ -451,6 +454,8 @@ func (e *Executor) Drop(ctx context.Context, id string) error {
 	t.dropped = true
 	if !t.info.State.Done() {
 		e.stopLocked(t, fmt.Errorf("%w: task %s dropped", ErrTaskCancelled, id))
+	} else if i := slices.Index(e.history, t); i >= 0 {
+		e.history = slices.Delete(e.history, i, i+1)
 	}
 	e.mu.Unlock()
 	select {

@@ -136,7 +136,7 @@ func TestExecutorTimeoutRealHost(t *testing.T) {
 	}
 	info := mustWait(t, e, "slow")
 	if info.State != TaskFailed || info.Cause != "timeout" || !errors.Is(info.Err, ErrTaskTimeout) || !errors.Is(info.Err, ErrDeadline) ||
-		!strings.Contains(info.Err.Error(), "task slow: executor task timeout exceeded (300ms)") {
+		!strings.Contains(info.Err.Error(), "): task slow: executor task timeout exceeded (300ms), noticed in stage ") {
 		t.Fatalf("timed out task: %s, cause %q: %v", info.State, info.Cause, info.Err)
 	}
 	failedPayload(t, info, plan)
