@@ -1,6 +1,6 @@
-// Package server is the HTTP front of `compact-host serve`: a bounded queue of
-// compaction plans run by a pool of workers, task status, plugin status,
-// health and Prometheus metrics.
+// Package server is the HTTP front of `compact-host serve`: plan submission
+// to a host.Executor (its bounded queue, workers, task states and history),
+// task status, plugin status, health and Prometheus metrics.
 //
 // API (JSON unless noted):
 //
