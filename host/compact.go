@@ -216,16 +216,35 @@ func (h *Host) Close(ctx context.Context) error {
 type CompactOption func(*compactOptions)
 
 type compactOptions struct {
-	plugin *Plugin
-	native *nativeStrategy
-	chosen func(PluginID)
+	plugin   *Plugin
+	native   *nativeStrategy
+	chosen   func(PluginID)
+	progress func(Progress)
 }
 
 // OnStrategy calls f with the strategy's identity once Compact has chosen
 // it, before it runs: a caller that lets the registry choose learns which
-// binary ran the plan.
+// binary ran the plan. Several OnStrategy options are all called.
 func OnStrategy(f func(PluginID)) CompactOption {
-	return func(o *compactOptions) { o.chosen = f }
+	return func(o *compactOptions) { o.chosen = chain(o.chosen, f) }
+}
+
+// OnProgress calls f with this task's counters, like Options.Progress
+// (which is called too) but for one Compact call. Several OnProgress
+// options are all called.
+func OnProgress(f func(Progress)) CompactOption {
+	return func(o *compactOptions) { o.progress = chain(o.progress, f) }
+}
+
+// chain returns a function calling first, then next; nil if both are.
+func chain[T any](first, next func(T)) func(T) {
+	switch {
+	case first == nil:
+		return next
+	case next == nil:
+		return first
+	}
+	return func(v T) { first(v); next(v) }
 }
 
 // WithPlugin runs the plan through p instead of the registry's plugin.
@@ -289,6 +308,9 @@ func (e *deadlineError) Is(target error) bool { return target == ErrDeadline }
 // deadlineReason names what ended a task started at started whose own
 // deadline (started + timeout) is own.
 func deadlineReason(ctx context.Context, started, own time.Time, timeout time.Duration) string {
+	if c := context.Cause(ctx); c != nil && c != ctx.Err() {
+		return c.Error() // the caller said why it ended the task (an Executor's timeout or cancel)
+	}
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return fmt.Sprintf("task cancelled after %s", time.Since(started).Round(time.Millisecond))
 	}

@@ -108,8 +108,8 @@ func (h *Host) Compact(ctx context.Context, plan *datapb.CompactionPlan, opts ..
 			FieldOptions: h.opts.FieldOptions, Logger: h.log, HeldBudget: est.HostReadBatches,
 			CleanupTimeout: h.opts.CleanupTimeout, OutputVersion: h.opts.OutputStorageVersion, SplitPolicy: h.opts.SplitPolicy,
 			DownloadLimit: h.opts.DownloadLimit}
-		if h.opts.Progress != nil {
-			cfg.Progress = func(pr pipeline.Progress) { h.opts.Progress(Progress(pr)) }
+		if report := chain(h.opts.Progress, co.progress); report != nil {
+			cfg.Progress = func(pr pipeline.Progress) { report(Progress(pr)) }
 		}
 		var closers []func()
 		res, err = pipeline.Run(ctx, p, cfg, func(ctx context.Context, sink *pipeline.Sink) (pipeline.Guest, error) {

@@ -250,20 +250,18 @@ func runServe(parent context.Context, sf *storageFlags, o serveOptions) error {
 		return withCode(exitNotFound, fmt.Errorf("plugins %s: %w", src, err))
 	}
 
-	comp := &hostCompactor{progress: map[int64]func(server.Progress){}}
 	h, err := host.New(ctx, host.Options{
 		Store: store, RootPath: o.rootPath, Runtime: rt, Plugins: reg, Pool: pool,
-		Logger: log, Progress: comp.report, TaskTimeout: o.taskTimeout, LimitHeap: true,
+		Logger: log, TaskTimeout: o.taskTimeout, LimitHeap: true,
 		OutputStorageVersion: int64(o.version),
 	})
 	if err != nil {
 		return err
 	}
 	defer h.Close(context.Background())
-	comp.h = h
 
 	srv, err := server.New(server.Config{
-		Compactor: comp, Plugins: reg, Pool: pool,
+		Host: h, Plugins: reg, Pool: pool,
 		Workers: o.workers, Queue: o.queue, History: o.history,
 		TaskTimeout: o.taskTimeout, ShutdownTimeout: o.shutdownTimeout,
 		Logger:     log.Named("server"),
@@ -329,38 +327,6 @@ func pluginSource(ctx context.Context, sf *storageFlags, spec string) (host.Sour
 		return nil, err
 	}
 	return host.StoreSource(st, ""), nil
-}
-
-// hostCompactor runs plans on a host.Host and routes the host's progress
-// reports (which name the plan) to the task running that plan; the server
-// never runs two tasks of one plan ID at once.
-type hostCompactor struct {
-	h        *host.Host
-	mu       sync.Mutex
-	progress map[int64]func(server.Progress)
-}
-
-func (c *hostCompactor) Compact(ctx context.Context, plan *datapb.CompactionPlan, rep server.Reporter) (*datapb.CompactionPlanResult, error) {
-	id := plan.GetPlanID()
-	c.mu.Lock()
-	c.progress[id] = rep.Progress
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.progress, id)
-		c.mu.Unlock()
-	}()
-	return c.h.Compact(ctx, plan, host.OnStrategy(rep.Plugin))
-}
-
-func (c *hostCompactor) report(p host.Progress) {
-	c.mu.Lock()
-	f := c.progress[p.PlanID]
-	c.mu.Unlock()
-	if f != nil {
-		f(server.Progress{DeletesRead: p.DeletesRead, RowsRead: p.RowsRead, BytesRead: p.BytesRead,
-			RowsWritten: p.RowsWritten, BytesWritten: p.BytesWritten})
-	}
 }
 
 // decodeAndValidatePlan refuses a plan that breaks Milvus's rules at submission (400), instead of

@@ -105,42 +105,46 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad plan: %v", err)
 		return
 	}
-	v, err := s.submit(plan)
+	id, err := s.submit(plan)
 	switch {
-	case errors.Is(err, errQueueFull):
+	case errors.Is(err, host.ErrQueueFull):
 		secs := max(1, int((s.cfg.RetryAfter+time.Second-1)/time.Second))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		qlen, qcap := len(s.queue), cap(s.queue)
+		qlen, qcap := s.exec.Stats().Queued, s.cfg.Queue
 		writeJSON(w, http.StatusTooManyRequests, errorBody{
-			Error:       fmt.Sprintf("plan %d refused: %v", plan.GetPlanID(), err),
+			Error:       fmt.Sprintf("plan %d refused: %v; retry after %s", plan.GetPlanID(), err, s.cfg.RetryAfter),
 			QueueLength: &qlen, QueueCapacity: &qcap, RetryAfter: &secs,
 		})
-	case errors.Is(err, errDuplicate):
+	case errors.Is(err, host.ErrDuplicatePlan):
 		writeError(w, http.StatusConflict, "%v", err)
 	case errors.Is(err, host.ErrOutputRangesInUse):
 		writeError(w, http.StatusConflict, "%v; both would write the same output objects: resubmit when that plan's task has finished", err)
-	case errors.Is(err, errDraining):
+	case errors.Is(err, host.ErrExecutorClosed):
 		writeError(w, http.StatusServiceUnavailable, "server is shutting down; submit the plan to another worker")
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, "queueing plan %d: %v", plan.GetPlanID(), err)
 	default:
-		href := "/v1/tasks/" + v.ID
+		href := "/v1/tasks/" + id
 		w.Header().Set("Location", href)
-		writeJSON(w, http.StatusAccepted, SubmitResponse{TaskID: v.ID, PlanID: v.PlanID, State: v.State, Href: href})
+		writeJSON(w, http.StatusAccepted, SubmitResponse{TaskID: id, PlanID: plan.GetPlanID(), State: StateQueued, Href: href})
 	}
 }
 
 func (s *Server) countRejected(reason string) {
 	s.mu.Lock()
-	s.stats.rejected[reason]++
+	s.rejected[reason]++
 	s.mu.Unlock()
 }
 
 func (s *Server) handleTask(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	v, ok := s.lookup(id)
+	v, ok, err := s.lookup(id)
 	if !ok {
 		writeError(w, http.StatusNotFound, "no task %q (unknown, or finished and dropped from the last %d)", id, s.cfg.History)
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, v)

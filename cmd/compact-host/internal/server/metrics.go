@@ -9,32 +9,22 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/compacthost/compacthost/host"
 )
 
-// counters are the server's metrics state, guarded by Server.mu.
+// counters are the task metrics, from the executor's and the server's.
 type counters struct {
 	queued, running int
 	finished        map[State]int64
 	plansByType     map[string]int64
 	rejected        map[string]int64 // by reason: queue_full, bad_plan, duplicate, ranges_in_use, too_large, shutting_down
-	failures        map[string]int64 // failed tasks by CauseKind
-	pluginFailures  map[string]int64 // failed tasks whose error IsPluginFailure, by CauseKind
+	failures        map[string]int64 // failed tasks by host.CauseKind
+	pluginFailures  map[string]int64 // failed tasks whose error host.IsPluginFailure, by cause
 	progress        Progress         // totals over every task
 }
 
-func newCounters() counters {
-	c := counters{
-		finished:    map[State]int64{StateSucceeded: 0, StateFailed: 0},
-		plansByType: map[string]int64{}, rejected: map[string]int64{},
-		failures: map[string]int64{}, pluginFailures: map[string]int64{},
-	}
-	for _, k := range pluginCauses {
-		c.pluginFailures[k] = 0
-	}
-	return c
-}
-
-// metricsSnapshot is everything /metrics prints, copied under the lock.
+// metricsSnapshot is everything /metrics prints.
 type metricsSnapshot struct {
 	c        counters
 	queueLen int
@@ -45,24 +35,23 @@ type metricsSnapshot struct {
 }
 
 func (s *Server) snapshot() metricsSnapshot {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c := s.stats
-	c.finished = cloneMap(c.finished)
-	c.plansByType = cloneMap(c.plansByType)
-	c.rejected = cloneMap(c.rejected)
-	c.failures = cloneMap(c.failures)
-	c.pluginFailures = cloneMap(c.pluginFailures)
-	return metricsSnapshot{c: c, queueLen: len(s.queue), queueCap: cap(s.queue), workers: s.cfg.Workers,
-		uptime: time.Since(s.started), draining: s.draining}
-}
-
-func cloneMap[K comparable, V any](m map[K]V) map[K]V {
-	out := make(map[K]V, len(m))
-	for k, v := range m {
-		out[k] = v
+	st := s.exec.Stats()
+	c := counters{
+		queued: st.Queued, running: st.Running,
+		finished: map[State]int64{
+			StateSucceeded: st.Finished[host.TaskCompleted],
+			StateFailed:    st.Finished[host.TaskFailed] + st.Finished[host.TaskCancelled],
+		},
+		plansByType: st.Submitted, rejected: st.Rejected, failures: st.Failures, pluginFailures: st.PluginFailures,
+		progress: progressOf(st.Progress),
 	}
-	return out
+	s.mu.Lock()
+	for k, v := range s.rejected {
+		c.rejected[k] += v
+	}
+	s.mu.Unlock()
+	return metricsSnapshot{c: c, queueLen: st.Queued, queueCap: st.QueueCapacity, workers: st.Workers,
+		uptime: time.Since(s.started), draining: s.exec.Closing()}
 }
 
 func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {

@@ -169,7 +169,7 @@ func TestMetricsExposition(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)
 		}
 	}
-	for _, k := range pluginCauses { // every plugin cause starts at zero
+	for _, k := range host.PluginFailureCauses() { // every plugin cause starts at zero
 		key := `compact_host_plugin_failures_total{cause="` + k + `"}`
 		if _, ok := want[key]; !ok {
 			want[key] = 0
@@ -199,31 +199,4 @@ func TestMetricsEscaping(t *testing.T) {
 		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
 	}
 	parseExposition(t, b.String())
-}
-
-func TestCauseKind(t *testing.T) {
-	cases := []struct {
-		err    error
-		want   string
-		plugin bool
-	}{
-		{nil, "", false},
-		{&host.TaskError{Kind: host.ErrTrap}, "trap", true},
-		{fmt.Errorf("plan 1: %w", &host.TaskError{Kind: host.ErrDeadline}), "deadline", true},
-		{&host.AdmissionError{Rule: "import-allowlist"}, "refused", true},
-		{fmt.Errorf("plan 1: %w", host.ErrNoPlugin), "no_plugin", true},
-		{fmt.Errorf("lease: %w", mempool.ErrTooLarge), "pool_too_small", false},
-		{&host.CompactError{PlanID: 1, Stage: "validate", Err: fmt.Errorf("plan 1 has no segments: %w", host.ErrInvalidPlan)}, "invalid_plan", false},
-		{&host.CompactError{PlanID: 1, Stage: "strategy", Err: &host.TaskError{Kind: host.ErrPanic}}, "panic", true},
-		{context.DeadlineExceeded, "timeout", false},
-		{errors.New("boom"), "error", false},
-	}
-	for _, c := range cases {
-		if got := CauseKind(c.err); got != c.want {
-			t.Errorf("CauseKind(%v) = %q, want %q", c.err, got, c.want)
-		}
-		if got := IsPluginFailure(c.err); got != c.plugin {
-			t.Errorf("IsPluginFailure(%v) = %v", c.err, got)
-		}
-	}
 }

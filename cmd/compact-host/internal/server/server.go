@@ -1,6 +1,6 @@
-// Package server is the HTTP front of `compact-host serve`: a bounded queue of
-// compaction plans run by a pool of workers, task status, plugin status,
-// health and Prometheus metrics.
+// Package server is the HTTP front of `compact-host serve`: plan submission
+// to a host.Executor (its bounded queue, workers, task states and history),
+// task status, plugin status, health and Prometheus metrics.
 //
 // API (JSON unless noted):
 //
@@ -64,9 +64,16 @@ type Progress struct {
 	BytesWritten int64 `json:"bytes_written"`
 }
 
+// progressOf is the API form of the host's counters.
+func progressOf(p host.Progress) Progress {
+	return Progress{DeletesRead: p.DeletesRead, RowsRead: p.RowsRead, BytesRead: p.BytesRead,
+		RowsWritten: p.RowsWritten, BytesWritten: p.BytesWritten}
+}
+
 // Compactor runs one compaction plan. It must honour ctx (the task timeout
 // and a shutdown that ran out of patience cancel it) and may call rep's
-// methods from any goroutine while it runs.
+// methods from any goroutine while it runs. Config.Host stands for
+// Host.Compact.
 type Compactor interface {
 	Compact(ctx context.Context, plan *datapb.CompactionPlan, rep Reporter) (*datapb.CompactionPlanResult, error)
 }
@@ -88,13 +95,13 @@ type PluginLister interface {
 
 // Defaults for Config's zero values.
 const (
-	DefaultWorkers         = 2
-	DefaultQueue           = 16
-	DefaultHistory         = 1000
+	DefaultWorkers         = host.DefaultExecutorWorkers
+	DefaultQueue           = host.DefaultExecutorQueue
+	DefaultHistory         = host.DefaultExecutorHistory
 	DefaultMaxPlanBytes    = 64 << 20
 	DefaultRetryAfter      = 5 * time.Second
 	DefaultShutdownTimeout = time.Minute
-	DefaultCancelGrace     = 10 * time.Second
+	DefaultCancelGrace     = host.DefaultCancelGrace
 	// DefaultReadHeaderTimeout, DefaultBodyTimeout and DefaultIdleTimeout
 	// bound how long a client may hold a connection without progress.
 	DefaultReadHeaderTimeout = 10 * time.Second
@@ -102,14 +109,17 @@ const (
 	DefaultIdleTimeout       = 2 * time.Minute
 )
 
-// Config configures a Server. Compactor is required.
+// Config configures a Server. Compactor or Host is required.
 type Config struct {
 	Compactor Compactor
+	// Host runs the plans (Host.Compact) when Compactor is nil; its pool
+	// is the default Pool.
+	Host *host.Host
 	// DecodePlan turns a request body into a plan; a decode error is the
 	// 400 response's message. Default: DecodePlan.
 	DecodePlan func(body []byte, contentType string) (*datapb.CompactionPlan, error)
 	Plugins    PluginLister  // optional: GET /v1/plugins and plugin metrics
-	Pool       *mempool.Pool // optional: pool metrics
+	Pool       *mempool.Pool // optional: pool metrics and slots (default: Host's pool)
 	// Workers is how many plans run at once at most (default DefaultWorkers);
 	// the memory pool may hold some of them waiting for a lease.
 	Workers int
@@ -154,32 +164,22 @@ type Config struct {
 	IdleTimeout time.Duration
 }
 
-// Server queues plans, runs them on workers and serves the HTTP API.
+// Server queues plans on a host.Executor and serves the HTTP API.
 type Server struct {
 	cfg     Config
 	log     hclog.Logger
 	started time.Time
-	queue   chan *task
+	exec    *host.Executor
 	mux     *http.ServeMux
 	handler http.Handler // mux behind the access log
 
-	runCtx    context.Context // parent of every task's context
-	cancelRun context.CancelFunc
-	workers   sync.WaitGroup
-
 	mu       sync.Mutex
-	draining bool
-	seq      uint64
-	tasks    map[string]*task
-	active   map[int64]*task   // queued or running tasks by plan ID
-	ranges   host.OutputRanges // output ID ranges of the queued and running tasks
-	finished []*task           // finished tasks, oldest first, for the history bound
-	stats    counters
+	rejected map[string]int64 // refusals before the executor: bad_plan, too_large, shutting_down
 }
 
-// New validates cfg, starts the workers and returns the server.
+// New validates cfg, starts the executor's workers and returns the server.
 func New(cfg Config) (*Server, error) {
-	if cfg.Compactor == nil {
+	if cfg.Compactor == nil && cfg.Host == nil {
 		return nil, errors.New("server: a Compactor is required")
 	}
 	if cfg.Workers < 0 || cfg.Queue < 0 || cfg.History < 0 {
@@ -201,22 +201,38 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	s := &Server{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		started: time.Now(),
-		queue:   make(chan *task, cfg.Queue),
-		tasks:   map[string]*task{},
-		active:  map[int64]*task{},
-		stats:   newCounters(),
+	if cfg.Pool == nil && cfg.Host != nil {
+		cfg.Pool = cfg.Host.Pool()
 	}
-	s.runCtx, s.cancelRun = context.WithCancel(context.Background())
+	ecfg := host.ExecutorConfig{
+		Workers: cfg.Workers, Queue: cfg.Queue, History: cfg.History, TaskTimeout: cfg.TaskTimeout,
+		CancelGrace: cfg.CancelGrace, Pool: cfg.Pool, Logger: cfg.Logger,
+		// DecodePlan is where serve checks plans (400); the executor takes
+		// whatever it accepted.
+		Validate: func(*datapb.CompactionPlan) error { return nil },
+	}
+	if c := cfg.Compactor; c != nil {
+		ecfg.Run = func(ctx context.Context, plan *datapb.CompactionPlan, rep host.TaskReporter, _ ...host.CompactOption) (*datapb.CompactionPlanResult, error) {
+			return c.Compact(ctx, plan, reporter{rep})
+		}
+	}
+	exec, err := host.NewExecutor(cfg.Host, ecfg)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, started: time.Now(), exec: exec, rejected: map[string]int64{}}
 	s.routes()
-	for range cfg.Workers {
-		s.workers.Add(1)
-		go s.work()
-	}
 	return s, nil
+}
+
+// reporter hands a Compactor's reports to the executor.
+type reporter struct{ rep host.TaskReporter }
+
+func (r reporter) Plugin(id host.PluginID) { r.rep.Plugin(id) }
+
+func (r reporter) Progress(p Progress) {
+	r.rep.Progress(host.Progress{DeletesRead: p.DeletesRead, RowsRead: p.RowsRead, BytesRead: p.BytesRead,
+		RowsWritten: p.RowsWritten, BytesWritten: p.BytesWritten})
 }
 
 func setDefault[T int | int64 | time.Duration](v *T, def T) {
@@ -268,136 +284,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // Shutdown stops accepting plans, fails the ones still queued, and waits
 // for running tasks until ctx ends; then it cancels them and waits up to
 // CancelGrace more. It returns an error only if tasks are still running
-// after that. Calling it again waits again.
+// after that. Calling it again waits again (host.Executor.Close).
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	if !s.draining {
-		s.draining = true
-		close(s.queue)
+	if err := s.exec.Close(ctx); err != nil {
+		return fmt.Errorf("server: %w", err)
 	}
-	running := s.stats.running
-	s.mu.Unlock()
-	s.log.Info("shutting down: no new plans accepted", "running", running)
-	done := make(chan struct{})
-	go func() { s.workers.Wait(); close(done) }()
-	select {
-	case <-done:
-		s.cancelRun()
-		s.log.Info("shutdown complete: every task finished")
-		return nil
-	case <-ctx.Done():
-	}
-	s.mu.Lock()
-	running = s.stats.running
-	s.mu.Unlock()
-	s.log.Warn("shutdown timeout: cancelling running tasks", "running", running)
-	s.cancelRun()
-	select {
-	case <-done:
-		s.log.Info("shutdown complete after cancelling running tasks")
-		return nil
-	case <-time.After(s.cfg.CancelGrace):
-		s.mu.Lock()
-		running = s.stats.running
-		s.mu.Unlock()
-		return fmt.Errorf("server: %d task(s) still running %s after being cancelled", running, s.cfg.CancelGrace)
-	}
+	return nil
 }
 
 // Draining reports whether Shutdown has begun.
-func (s *Server) Draining() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.draining
-}
-
-func (s *Server) work() {
-	defer s.workers.Done()
-	for t := range s.queue {
-		s.run(t)
-	}
-}
-
-// run executes one task, unless shutdown began while it was queued.
-func (s *Server) run(t *task) {
-	s.mu.Lock()
-	if s.draining {
-		s.finishLocked(t, nil, errShutdownQueued)
-		s.mu.Unlock()
-		s.log.Warn("task failed", "task", t.id, "plan", t.planID, "cause", t.cause, "error", t.err)
-		return
-	}
-	t.state, t.started = StateRunning, time.Now()
-	s.stats.queued--
-	s.stats.running++
-	s.mu.Unlock()
-	s.log.Info("task started", "task", t.id, "plan", t.planID, "type", t.typ)
-
-	ctx, cancel := s.runCtx, context.CancelFunc(func() {})
-	if s.cfg.TaskTimeout > 0 {
-		ctx, cancel = context.WithTimeout(ctx, s.cfg.TaskTimeout)
-	}
-	res, err := s.compact(ctx, t)
-	if err != nil && s.runCtx.Err() != nil {
-		err = fmt.Errorf("%w: %w", errShutdownCancelled, err)
-	}
-	cancel()
-
-	s.mu.Lock()
-	s.finishLocked(t, res, err)
-	d := t.finished.Sub(t.started)
-	s.mu.Unlock()
-	if err != nil {
-		s.log.Error("task failed", "task", t.id, "plan", t.planID, "cause", t.cause, "duration", d, "error", err)
-	} else {
-		s.log.Info("task succeeded", "task", t.id, "plan", t.planID, "segments", len(res.GetSegments()), "duration", d)
-	}
-}
-
-// compact calls the compactor, turning a panic into a task failure.
-func (s *Server) compact(ctx context.Context, t *task) (res *datapb.CompactionPlanResult, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			res, err = nil, fmt.Errorf("%w: plan %d: %v", errCompactorPanic, t.planID, p)
-		}
-	}()
-	res, err = s.cfg.Compactor.Compact(ctx, t.plan, taskReporter{s, t})
-	if err == nil && res == nil {
-		err = fmt.Errorf("plan %d: compactor returned no result and no error", t.planID)
-	}
-	return res, err
-}
-
-// taskReporter is the Reporter of one task.
-type taskReporter struct {
-	s *Server
-	t *task
-}
-
-func (r taskReporter) Progress(p Progress) { r.s.progress(r.t, p) }
-
-func (r taskReporter) Plugin(id host.PluginID) {
-	r.s.mu.Lock()
-	r.t.plugin = &PluginRef{Name: id.Name, Version: id.Version, SHA256: id.SHA256}
-	r.s.mu.Unlock()
-}
-
-// progress adds what a task did since its last report to the totals.
-func (s *Server) progress(t *task, p Progress) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if t.state != StateRunning {
-		return // a report racing with the end of the task
-	}
-	add := func(total *int64, now, last int64) {
-		if now > last {
-			*total += now - last
-		}
-	}
-	add(&s.stats.progress.DeletesRead, p.DeletesRead, t.progress.DeletesRead)
-	add(&s.stats.progress.RowsRead, p.RowsRead, t.progress.RowsRead)
-	add(&s.stats.progress.BytesRead, p.BytesRead, t.progress.BytesRead)
-	add(&s.stats.progress.RowsWritten, p.RowsWritten, t.progress.RowsWritten)
-	add(&s.stats.progress.BytesWritten, p.BytesWritten, t.progress.BytesWritten)
-	t.progress = p
-}
+func (s *Server) Draining() bool { return s.exec.Closing() }
