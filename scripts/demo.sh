@@ -7,7 +7,8 @@
 # (-trimpath, so the .wasm hashes do not depend on where the repository sits),
 # writes a demo Milvus collection into ./compact-data (a local directory, the embedded default),
 # compacts it with mix.wasm, then applies its L0 deletes with l0.wasm, and says what happened.
-# Knobs: SEGMENTS (4), ROWS (10000 per segment), DIM (128), STORE (./compact-data).
+# Knobs: SEGMENTS (4), ROWS (10000 per segment), DIM (128), STORE (./compact-data),
+# STORAGE_VERSION (0: storage v1; 2: Milvus 2.6's storage v2, read and written as column groups).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,7 @@ SEGMENTS="${SEGMENTS:-4}"
 ROWS="${ROWS:-10000}"
 DIM="${DIM:-128}"
 STORE="${STORE:-./compact-data}"
+STORAGE_VERSION="${STORAGE_VERSION:-0}"
 
 step() { printf '==> %s\n' "$*" >&2; }
 
@@ -24,9 +26,10 @@ go build -trimpath -o bin/compact-host ./cmd/compact-host
 GOOS=wasip1 GOARCH=wasm go build -trimpath -buildmode=c-shared -o bin/mix.wasm ./plugins/mix
 GOOS=wasip1 GOARCH=wasm go build -trimpath -buildmode=c-shared -o bin/l0.wasm ./plugins/l0
 
-step "writing a demo collection into $STORE ($SEGMENTS segments x $ROWS rows, ${DIM}-dim vectors)"
+step "writing a demo collection into $STORE ($SEGMENTS segments x $ROWS rows, ${DIM}-dim vectors, storage_version $STORAGE_VERSION)"
 rm -rf "$STORE" ./plans
-bin/compact-host gen --storage "$STORE" --plans ./plans --segments "$SEGMENTS" --rows "$ROWS" --dim "$DIM"
+bin/compact-host gen --storage "$STORE" --plans ./plans --segments "$SEGMENTS" --rows "$ROWS" --dim "$DIM" \
+	--storage-version "$STORAGE_VERSION"
 
 step "mix compaction with bin/mix.wasm"
 bin/compact-host --plugin bin/mix.wasm --plan plans/mix-plan.json --storage "$STORE" --progress none >plans/mix-result.json
