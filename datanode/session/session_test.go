@@ -305,3 +305,46 @@ func TestRegisterNamesTheEndpointWhenEtcdIsDown(t *testing.T) {
 		t.Fatalf("Register against a closed port: %v, want an error starting %q", err, want)
 	}
 }
+
+// DataCoord lists the sessions under the prefix, then watches from the
+// next revision: the worker must appear as a PUT and leave as a DELETE
+// whose previous value still decodes (DataCoord reads the leaving node's ID
+// from it).
+func TestDataCoordWatchSeesJoinAndLeave(t *testing.T) {
+	cli := etcdtest.Start(t).Client(t)
+	const prefix = "by-dev/meta/session/datanode"
+	list, err := cli.Get(context.Background(), prefix, clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	events := cli.Watch(ctx, prefix, clientv3.WithPrefix(), clientv3.WithPrevKV(), clientv3.WithRev(list.Header.Revision+1))
+	s := register(t, cli, session.Config{})
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for len(got) < 2 {
+		select {
+		case resp := <-events:
+			if err := resp.Err(); err != nil {
+				t.Fatal(err)
+			}
+			for _, ev := range resp.Events {
+				kv := ev.Kv
+				if ev.Type == clientv3.EventTypeDelete {
+					kv = ev.PrevKv
+				}
+				v := dataCoordDecode(t, kv.Value)
+				got = append(got, fmt.Sprintf("%s %s %d", ev.Type, ev.Kv.Key, v.ServerID))
+			}
+		case <-ctx.Done():
+			t.Fatalf("events %q, want a PUT and a DELETE", got)
+		}
+	}
+	want := []string{"PUT " + s.Key() + " 1", "DELETE " + s.Key() + " 1"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("events %q, want %q", got, want)
+	}
+}
