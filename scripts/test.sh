@@ -7,7 +7,9 @@
 # It installs MinIO into GOBIN when missing, starts it on 127.0.0.1 on a free
 # port with a temporary data directory and generated credentials, exports
 # COMPACT_HOST_TEST_S3_ENDPOINT/_ACCESS_KEY/_SECRET_KEY and COMPACT_HOST_TEST_MINIO_BIN for the tests, and
-# stops it on exit. Any failure makes the script exit non-zero.
+# stops it on exit. It also builds the etcd server pinned in scripts/etcd/go.mod into GOBIN when
+# missing or of another version, and exports COMPACT_HOST_TEST_ETCD_BIN: tests start a private
+# etcd of their own with it (datanode/etcdtest). Any failure makes the script exit non-zero.
 #
 # Fuzz minimisation is capped at 2s per input: without the cap, each new-coverage input can stall
 # the fuzzer for a minute while it shrinks the input.
@@ -39,6 +41,21 @@ if [[ ! -x "$minio_bin" ]]; then
 	log "installing MinIO $MINIO_VERSION into $gobin (one-time, takes a few minutes)"
 	GOBIN="$gobin" go install "github.com/minio/minio@$MINIO_VERSION"
 fi
+
+# --- etcd ---------------------------------------------------------------------
+
+# etcd's own main module has replace directives, so "go install" refuses it;
+# scripts/etcd is a module of ours that wraps the pinned server's etcdmain.
+etcd_bin="$gobin/etcd"
+etcd_version="$(go list -C scripts/etcd -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)"
+if ! "$etcd_bin" --version 2>/dev/null | grep -qx "etcd Version: ${etcd_version#v}"; then
+	log "building etcd $etcd_version into $gobin (one-time, about a minute)"
+	# Built beside and renamed, so a concurrent run never starts half a binary.
+	go build -C scripts/etcd -o "$etcd_bin.$$" .
+	mv -f "$etcd_bin.$$" "$etcd_bin"
+fi
+log "etcd $etcd_version at $etcd_bin (tests start their own)"
+export COMPACT_HOST_TEST_ETCD_BIN="$etcd_bin"
 
 minio_dir="$(mktemp -d "${TMPDIR:-/tmp}/compacthost-minio.XXXXXX")"
 minio_pid=""
