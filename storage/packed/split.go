@@ -199,3 +199,19 @@ func ParseGroupFieldIDList(s string) ([][]int64, error) {
 	}
 	return list, nil
 }
+
+// Segment storage versions, as CompactionSegmentBinlogs.storage_version,
+// CompactionSegment.storage_version and json_params carry them: Milvus's
+// Go code writes 0 for v1 and 2 for packed column-group segments; segcore
+// numbers v1 as 1, so 1 is read as v1 too. 3 marks Milvus's manifest
+// ("loon") segments, which this module does not know.
+const (
+	SegmentV1 int64 = 0
+	SegmentV2 int64 = 2
+)
+
+// IsSegmentV1 reports whether a segment of storage version v is v1.
+func IsSegmentV1(v int64) bool { return v == SegmentV1 || v == 1 }
+
+// KnownSegmentVersion reports whether v is v1 (0 or 1) or v2 (2).
+func KnownSegmentVersion(v int64) bool { return IsSegmentV1(v) || v == SegmentV2 }

@@ -16,6 +16,7 @@ import (
 	"github.com/milvus-io/milvus/pkg/v2/proto/datapb"
 
 	"github.com/compacthost/compacthost/abi"
+	"github.com/compacthost/compacthost/storage/packed"
 	"github.com/compacthost/compacthost/storage/tso"
 )
 
@@ -78,37 +79,25 @@ func ParseParams(s string) (Params, error) {
 	if r.BFApplyBatchSize != nil && *r.BFApplyBatchSize > 0 {
 		p.BFApplyBatchSize = *r.BFApplyBatchSize
 	}
-	if !KnownStorageVersion(p.StorageVersion) {
+	if !packed.KnownSegmentVersion(p.StorageVersion) {
 		return p, fmt.Errorf("json_params: storage_version %d is not supported (this host writes 0 = storage v1 and 2 = storage v2)", p.StorageVersion)
 	}
 	return p, nil
 }
 
-// Storage versions as Milvus numbers them: Go's StorageV1 is 0 and
-// segcore's is 1, both meaning v1; 2 is the packed column-group format.
-const (
-	StorageV1 = 0
-	StorageV2 = 2
-)
-
-// KnownStorageVersion reports whether v is a storage version this host
-// reads and writes: 0 or 1 (v1) or 2 (v2). 3 marks Milvus's manifest
-// ("loon") segments, which it does not know.
-func KnownStorageVersion(v int64) bool { return v == 0 || v == 1 || v == StorageV2 }
-
 // OutputVersion is the storage version of the outputs: override when it
 // is 1 (v1) or 2 (v2), else what json_params asks (2 is v2, anything else
-// v1). The result is StorageV1 (0) or StorageV2, as Milvus's Go code and
-// CompactionSegment.storage_version number them.
+// v1). The result is packed.SegmentV1 (0) or packed.SegmentV2, as Milvus's
+// Go code and CompactionSegment.storage_version number them.
 func (p Params) OutputVersion(override int64) int64 {
 	v := p.StorageVersion
 	if override != 0 {
 		v = override
 	}
-	if v == StorageV2 {
-		return StorageV2
+	if v == packed.SegmentV2 {
+		return packed.SegmentV2
 	}
-	return StorageV1
+	return packed.SegmentV1
 }
 
 // Plan is a validated plan with what the flows derive from it.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/compacthost/compacthost/storage/binlog"
 	"github.com/compacthost/compacthost/storage/milvuspath"
+	"github.com/compacthost/compacthost/storage/packed"
 )
 
 // allPartitionsID is the partition ID of an L0 segment whose deletes apply
@@ -45,7 +46,7 @@ func checkSupported(plan *datapb.CompactionPlan) error {
 		}
 	}
 	for _, s := range plan.GetSegmentBinlogs() {
-		if v := s.GetStorageVersion(); !KnownStorageVersion(v) {
+		if v := s.GetStorageVersion(); !packed.KnownSegmentVersion(v) {
 			return fmt.Errorf("not supported: segment %d has storage_version %d; this host reads 0 or 1 (storage v1) and 2 (storage v2)", s.GetSegmentID(), v)
 		}
 		// A newer DataCoord's field (a storage-v3 manifest path, say)
@@ -186,7 +187,7 @@ func collectLogs(plan *datapb.CompactionPlan) (*inputs, error) {
 // legacy metadata without child_fields, whatever its files say, so every
 // schema field is assumed.
 func insertRatio(schema *schemapb.CollectionSchema, s *datapb.CompactionSegmentBinlogs, fb *datapb.FieldBinlog) (int64, error) {
-	if s.GetStorageVersion() != StorageV2 {
+	if s.GetStorageVersion() != packed.SegmentV2 {
 		f := fieldByID(schema, fb.GetFieldID())
 		if f == nil {
 			return 0, fmt.Errorf("not supported yet: segment %d has insert binlogs of field %d, which the schema does not have; they would be dropped",

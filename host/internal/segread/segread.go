@@ -187,10 +187,10 @@ func Open(ctx context.Context, store objstore.Store, schema *schemapb.Collection
 	}
 	all := packed.AllFields(schema)
 	var p plan
-	switch v := seg.GetStorageVersion(); v {
-	case 0, 1:
+	switch v := seg.GetStorageVersion(); {
+	case packed.IsSegmentV1(v):
 		p, err = planV1(segID, schema.GetFields(), fields, seg)
-	case 2:
+	case v == packed.SegmentV2:
 		p, err = planV2(segID, all, fields, seg)
 	default:
 		err = fmt.Errorf("segread: segment %d: storage_version %d is not supported (this host reads 0/1 = v1 and 2 = v2)", segID, v)

@@ -14,16 +14,13 @@ import (
 	"github.com/compacthost/compacthost/storage/packed"
 )
 
-// storageV2 is Milvus's storage.StorageV2: packed column-group files.
-const storageV2 = 2
-
-// storageVersion is the CompactionSegment.storage_version of the outputs:
-// Milvus's Go constants are StorageV1 = 0 and StorageV2 = 2.
+// storageVersion is the CompactionSegment.storage_version of the outputs,
+// as Milvus's Go code numbers them (v1 is 0, never 1).
 func (w *Writer) storageVersion() int64 {
-	if w.cfg.StorageVersion == storageV2 {
-		return storageV2
+	if w.cfg.StorageVersion == packed.SegmentV2 {
+		return packed.SegmentV2
 	}
-	return 0
+	return packed.SegmentV1
 }
 
 // initSplit checks the schema against the v2 split policy and, unless the
@@ -57,7 +54,7 @@ func (w *Writer) initSplit() error {
 // computed from those rows' average bytes per field when the policy splits
 // by average size.
 func (w *Writer) split(cols map[int64]arrow.Array, off, n int) ([]packed.Group, error) {
-	if w.cfg.StorageVersion != storageV2 {
+	if w.cfg.StorageVersion != packed.SegmentV2 {
 		return nil, nil
 	}
 	if !w.policy.SplitByAvgSize {

@@ -172,9 +172,9 @@ func New(cfg Config) (*Writer, error) {
 	if w.tsIndex < 0 {
 		return nil, errors.New("segwrite: schema has no Timestamp field 1")
 	}
-	switch cfg.StorageVersion {
-	case 0, 1:
-	case storageV2:
+	switch v := cfg.StorageVersion; {
+	case packed.IsSegmentV1(v):
+	case v == packed.SegmentV2:
 		if err := w.initSplit(); err != nil {
 			return nil, err
 		}
